@@ -1,0 +1,1 @@
+"""Pure, importable logic of the pipeline: I/O, tracking, feature recipes, demo corpus."""

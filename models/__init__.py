@@ -1,0 +1,1 @@
+"""Models (TIM-Net, Multi-Net), training loops, fusion and scoring."""
