@@ -25,9 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     params = load_params()
     media = get(params, "dataset.media")
-    if media == "audio" and get(params, "enabled.video"):
-        raise ParamsError("dataset.media is 'audio' but enabled.video is not empty: set "
-                          "enabled.video: [] so that no tracking or visual stage is defined")
+    visual = [k for k in ("video", "crops", "resnet") if get(params, f"enabled.{k}", [])]
+    if media == "audio" and visual:
+        raise ParamsError(f"dataset.media is 'audio' but enabled.{', enabled.'.join(visual)} "
+                          "not empty: set them to [] so that no tracking or visual stage is defined")
     problems = ProblemLog("ingest", fail=get(params, "dataset.on_error") == "fail")
     comp = compute_settings(params)
     tmp_raw = RAW_DIR.with_name(".raw.tmp")

@@ -1,0 +1,147 @@
+"""Stage kpd: ``python -m stages.kpd <face|eyes> <actor>``.
+
+OpenFace CSVs of one actor -> ``data/features/kpd_<kind>/Actor_XX.h5`` ((88, 780) face or
+(88, 179) eyes per clip, float32) and ``reports/problems/kpd_<kind>/Actor_XX.csv``. Maths in
+:mod:`features.kpd`, reference frames in :mod:`features.neutral`, frame handling in
+:mod:`features.interp`.
+
+``kpd.neutral_fallback`` (``same_video`` or ``error``) says what happens to a clip whose neutral
+reference clip is missing (no neutral_ref in the manifest, no CSV, or no tracked frame) under
+``neutral_video`` normalisation: normalise by its own most neutral frame and report it, or stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from features.ingest import sha256_file
+from features.interp import TrackError, clip_notes, interpolate, require_blocks, select_tracked
+from features.kpd import NORMALISATIONS, face_landmarks, kpd_dims, kpd_distances, kpd_features
+from features.manifest import read_manifest
+from features.neutral import most_neutral_row
+from features.openface import FEATURE_NEEDS, OpenFaceError, read_openface
+from features.params import ParamsError, get, load_params
+from features.parallel import compute_settings, map_progress
+from features.paths import actor_dir, feature_file, openface_csv, problems_csv
+from features.problems import ProblemLog
+from features.store import FeatureRecord, write_feature_file
+
+Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
+
+
+def reference_distances(kind: str, path: Path, landmarks: tuple[int, ...]
+                        ) -> tuple[np.ndarray, int, str]:
+    """Distances ``(D,)`` of the most neutral tracked frame of the clip at ``path``, that
+    frame's OpenFace ``frame`` number and a provenance string (distances before normalisation,
+    so ``graph_path`` never calls this)."""
+    track = read_openface(path)
+    row = most_neutral_row(track)
+    eye = None if track.eye_lmk_3d is None else track.eye_lmk_3d[[row]]
+    ref = kpd_distances(kind, track.lmk_3d[[row]], eye, landmarks)[0]
+    frame = int(track.frame[row])
+    return ref, frame, f"{path.stem}@frame{frame}:{sha256_file(path)}"
+
+
+def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
+    """One clip's KPD record (or None) and its notes for the problems report."""
+    vid, path = job["video_id"], Path(job["csv"])
+    notes: list[Note] = []
+    if not path.exists():
+        return None, [(f"OpenFace CSV not found: {path}", "skipped", vid, True)]
+    try:
+        track = read_openface(path)
+        sel = select_tracked(track, job["n_frames"], job["count"])
+        kind, norm = job["kind"], job["normalisation"]
+        reference, ref_source = job.get("reference"), job.get("reference_source", "")
+        if norm == "same_video" or (norm == "neutral_video" and reference is None):
+            reference, _, ref_source = reference_distances(kind, path, job["landmarks"])
+        lmk = interpolate(track.lmk_3d, track, sel.indices)
+        eye = None if kind == "face" else interpolate(track.eye_lmk_3d, track, sel.indices)
+        gaze = None if kind == "face" else interpolate(track.gaze_angle, track, sel.indices)
+        data = kpd_features(kind, norm, lmk, eye, gaze, reference, job["landmarks"])
+    except (OpenFaceError, TrackError, ValueError) as exc:
+        return None, [(str(exc), "skipped", vid, True)]
+    notes += [(p, a, vid, False) for p, a in clip_notes(sel, job["n_frames"], job["max_missing"])]
+    source = f"csv:{sha256_file(path)}" + (f";ref:{ref_source}" if ref_source else "")
+    return FeatureRecord(vid, data, sel.valid, sel.indices, source), notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stages.kpd", description=__doc__.splitlines()[0])
+    ap.add_argument("kind", choices=["face", "eyes"])
+    ap.add_argument("actor", help="actor number, e.g. 05")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    params = load_params()
+    kind, actor = args.kind, actor_dir(args.actor)
+    feature = f"kpd_{kind}"
+    norm = get(params, "kpd.normalisation")
+    if norm not in NORMALISATIONS:
+        raise ParamsError(f"params.yaml: kpd.normalisation must be one of {NORMALISATIONS}, got {norm!r}")
+    fallback = get(params, "kpd.neutral_fallback", "same_video")
+    if fallback not in ("same_video", "error"):
+        raise ParamsError(f"params.yaml: kpd.neutral_fallback must be same_video or error, got {fallback!r}")
+    landmarks = face_landmarks(get(params, "kpd.face_landmarks", "default"))
+    count, max_missing = int(get(params, "frames.count")), float(get(params, "frames.max_missing"))
+    problems = ProblemLog(feature, fail=get(params, "dataset.on_error", "skip") == "fail")
+    manifest = read_manifest(args.actor)
+
+    needs = [b for b in FEATURE_NEEDS[feature]
+             if norm in ("neutral_video", "same_video") or b not in ("au_r", "au_c")]
+    require_blocks([openface_csv(v, args.actor) for v in manifest["video_id"]], needs, feature, actor)
+
+    # Reference distances of each neutral reference clip, computed once per actor.
+    refs: dict[str, tuple[np.ndarray, str] | None] = {}
+    if norm == "neutral_video":
+        for ref_id in sorted(set(manifest["neutral_ref"].astype(str))):
+            path = openface_csv(ref_id, args.actor) if ref_id else None
+            try:
+                if path is None or not path.exists():
+                    raise FileNotFoundError(f"{path}: OpenFace CSV not found" if path else
+                                            "the manifest has no neutral reference clip")
+                ref, _, src = reference_distances(kind, path, landmarks)
+                refs[ref_id] = (ref, src)
+            except (OSError, OpenFaceError, TrackError, ValueError) as exc:
+                refs[ref_id] = None
+                users = manifest.loc[manifest["neutral_ref"] == ref_id, "video_id"].tolist()
+                msg = f"neutral reference clip {ref_id or '(none)'} unusable ({exc})"
+                if fallback == "error":
+                    raise RuntimeError(f"{actor}: {msg}; needed by {', '.join(users)} "
+                                       f"(kpd.neutral_fallback: error)") from exc
+                for vid in users:
+                    problems.add(path or openface_csv(vid, args.actor), msg,
+                                 "fallback: same_video", vid, fatal_ok=False)
+
+    jobs = []
+    for row in manifest.itertuples(index=False):
+        job = {"video_id": row.video_id, "csv": str(openface_csv(row.video_id, args.actor)),
+               "n_frames": int(row.frames), "count": count, "kind": kind, "normalisation": norm,
+               "landmarks": landmarks, "max_missing": max_missing}
+        if norm == "neutral_video" and refs.get(str(row.neutral_ref)) is not None:
+            job["reference"], job["reference_source"] = refs[str(row.neutral_ref)]
+        jobs.append(job)
+    results = map_progress(clip_job, jobs, desc=f"{feature} {actor}", **compute_settings(params))
+    records = []
+    for job, (rec, notes) in zip(jobs, results):
+        for problem, action, vid, fatal in notes:
+            problems.add(job["csv"], problem, action, vid, fatal_ok=fatal)
+        if rec is not None:
+            records.append(rec)
+    file_params = {"kpd": params.get("kpd", {}), "frames": params.get("frames", {}),
+                   "landmarks": list(landmarks), "dims": kpd_dims(kind, norm, landmarks)}
+    out = write_feature_file(feature_file(feature, args.actor), feature, records, file_params,
+                             actor=int(args.actor))
+    problems.write(problems_csv(f"{feature}/{actor}"))
+    print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} "
+          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
