@@ -1,0 +1,11 @@
+"""The offline face tracker behind ``track.backend: embedded`` and the other track backends.
+
+Modules: ``models`` (bundled model files, camera intrinsics), ``detect`` (dlib HOG face
+detector on a downscaled frame), ``landmarks`` (dlib 68-point shape predictor, tracking box,
+appearance check), ``pose`` (3D mean face fit: head pose and 3D landmarks), ``eyes`` (OpenFace's
+28-point eye layout, pupil locator, gaze), ``aus`` (geometric action-unit estimates),
+``embedded`` (the per-video tracker producing OpenFace's schema), ``external`` (the ``openface``
+and ``precomputed`` backends), ``jobs`` (one video through one backend, for the track stage),
+``score`` (accuracy against ground-truth landmarks) and ``synthetic`` (clips with known landmarks
+for tests and benchmarks).
+"""

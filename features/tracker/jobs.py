@@ -1,0 +1,125 @@
+"""One video through one track backend: the unit of work the track stage runs in parallel.
+
+Each job returns a :class:`JobResult` instead of raising, so one bad video never stops the
+others: the stage turns ``problems`` into problems-report rows (or a failure with
+``dataset.on_error: fail``). Decisions on bad input:
+
+* video that cannot be opened, or no frame decodes: no CSV, problem "skipped".
+* fewer frames decode than the manifest counts: the frames that decode are tracked and written;
+  problem "tracked the frames that decode".
+* no face in any frame: the CSV *is* written, every row ``success = 0`` (zeros elsewhere), and a
+  problem is recorded. Keeping the file makes the failure visible downstream: features read it and
+  report the clip (``frames.max_missing``) instead of meeting a silently missing file.
+* some frames without a face: rows kept with ``success = 0``; a note (not an error) counts them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from features.openface import OpenFaceError, write_openface
+from features.tracker.embedded import EmbeddedResult, TrackerSettings, track_video
+from features.tracker.external import OpenFaceBinaryError, import_precomputed, run_openface
+from features.video import VideoError
+
+
+@dataclasses.dataclass
+class JobResult:
+    """Outcome for one video: ``written`` = a CSV is in the output folder (or, for the embedded
+    backend, ``embedded`` holds the result for the stage to write after re-basing AUs);
+    ``problems`` = ``(problem, action, fatal)`` tuples; ``info`` = counts and timings."""
+
+    video_id: str
+    path: str
+    written: bool = False
+    embedded: EmbeddedResult | None = None
+    problems: list[tuple[str, str, bool]] = dataclasses.field(default_factory=list)
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _check_counts(res: JobResult, n_rows: int, n_tracked: int, expected: int, source: str) -> None:
+    if expected and n_rows < expected:
+        res.problems.append((f"only {n_rows} of {expected} frames {source} (corrupt or truncated "
+                             f"video?)", "tracked the frames that decode", True))
+    if n_rows and n_tracked == 0:
+        res.problems.append((f"no face found in any of the {n_rows} frames",
+                             "written: every row success=0", True))
+    elif n_tracked < n_rows:
+        res.problems.append((f"{n_rows - n_tracked} of {n_rows} frames without a tracked face",
+                             "kept as success=0 rows", False))
+
+
+def embedded_job(item: dict[str, Any], settings: TrackerSettings) -> JobResult:
+    """Track one video with the embedded tracker (result returned, not written)."""
+    res = JobResult(item["video_id"], item["path"])
+    if item.get("single_thread_decode"):
+        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")
+    try:
+        out = track_video(item["path"], float(item.get("fps") or 30.0), settings)
+    except VideoError as exc:
+        res.problems.append((f"cannot read video: {exc}", "skipped", True))
+        return res
+    except Exception as exc:  # a bug or a library error: stop, naming the video
+        raise RuntimeError(f"{item['path']}: embedded tracking failed: {exc!r}") from exc
+    res.embedded = out
+    res.info = dict(out.info)
+    _check_counts(res, out.track.n, int(out.track.success.sum()), int(item.get("frames") or 0),
+                  "decode")
+    return res
+
+
+def openface_job(item: dict[str, Any], binary: str, out_dir: str) -> JobResult:
+    """Run FeatureExtraction on one video and leave its normalised CSV in ``out_dir``."""
+    res = JobResult(item["video_id"], item["path"])
+    out_csv = Path(out_dir) / f"{item['video_id']}.csv"
+    try:
+        track = run_openface(binary, item["path"], out_csv)
+    except OpenFaceBinaryError as exc:
+        res.problems.append((str(exc), "skipped", True))
+        return res
+    except OpenFaceError as exc:
+        res.problems.append((f"OpenFace output unusable: {exc}", "skipped", True))
+        return res
+    res.written = True
+    res.info = {"frames": track.n, "tracked": int(track.success.sum())}
+    _check_counts(res, track.n, int(track.success.sum()), int(item.get("frames") or 0),
+                  "in OpenFace's CSV")
+    return res
+
+
+def precomputed_job(item: dict[str, Any], sources: list[str], out_dir: str) -> JobResult:
+    """Validate and import one video's precomputed CSV into ``out_dir``."""
+    res = JobResult(item["video_id"], item["path"])
+    if not sources:
+        res.problems.append(("no precomputed OpenFace CSV named "
+                             f"{item['video_id']}.csv under track.precomputed_dir", "skipped", True))
+        return res
+    src = sources[0]
+    if len(sources) > 1:
+        res.problems.append((f"{len(sources)} precomputed CSVs for this video: {sources}",
+                             f"used {src}", False))
+    out_csv = Path(out_dir) / f"{item['video_id']}.csv"
+    try:
+        track = import_precomputed(src, out_csv)
+    except OpenFaceError as exc:
+        out_csv.unlink(missing_ok=True)
+        res.problems.append((f"malformed precomputed CSV: {exc}", "skipped", True))
+        return res
+    res.written = True
+    res.info = {"frames": track.n, "tracked": int(track.success.sum()), "source": src,
+                "variant": track.variant}
+    if track.missing:
+        res.problems.append((f"precomputed CSV {src} lacks block(s) {', '.join(track.missing)} "
+                             f"(variant {track.variant})", "imported as is; features needing "
+                             "those blocks will fail", False))
+    _check_counts(res, track.n, int(track.success.sum()), int(item.get("frames") or 0),
+                  "in the precomputed CSV")
+    return res
+
+
+def write_embedded(result: EmbeddedResult, out_csv: str | Path) -> None:
+    """Write an embedded result as a 714-column OpenFace CSV."""
+    write_openface(out_csv, result.track)
