@@ -1,0 +1,89 @@
+"""Stage audio: ``python -m stages.audio <lms|mfcc> <actor>``.
+
+Clips of one actor (manifest slice) -> ``data/features/<feature>/Actor_XX.h5`` (LMS ``(88, 24)``
+or MFCC ``(88, 39)`` float32 per clip) and ``reports/problems/<feature>/Actor_XX.csv``. Decoding
+and the 140 800 middle samples in :mod:`features.audio`, the spectral maths in
+:mod:`features.spectral`. A clip without audio is reported and skipped (``dataset.on_error:
+skip``) or stops the stage (``fail``); a short clip is zero-padded, reported, and its frames
+centred in the padding are marked invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import torch
+
+from features.audio import pad_note, try_middle_audio, valid_frames
+from features.manifest import read_manifest
+from features.params import get, load_params
+from features.parallel import compute_settings, map_progress
+from features.paths import actor_dir, feature_file, problems_csv
+from features.problems import ProblemLog
+from features.spectral import spectral_centres, spectral_feature
+from features.store import FeatureRecord, write_feature_file
+
+FEATURES = ("lms", "mfcc")
+Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
+
+
+def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
+    """One clip's spectral record (or None) and its notes for the problems report."""
+    vid, samples, rate = job["video_id"], job["samples"], job["sample_rate"]
+    clip, error = try_middle_audio(job["path"], samples, rate, job["channels"])
+    if clip is None:
+        return None, [(error, "skipped", vid, True)]
+    notes: list[Note] = []
+    if job["native_rate"] and job["native_rate"] != rate:
+        notes.append((f"audio sample rate {job['native_rate']} Hz, resampled to {rate} Hz by ffmpeg",
+                      "resampled", vid, False))
+    if clip.padded:
+        notes.append((pad_note(clip, samples), "padded", vid, False))
+    data = spectral_feature(job["feature"], clip.mono, rate, job["settings"])
+    centres = spectral_centres(data.shape[0], job["settings"])
+    valid = valid_frames(centres, clip.pad_before, clip.pad_after, samples)
+    return FeatureRecord(vid, data, valid, None, job["source"]), notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stages.audio", description=__doc__.splitlines()[0])
+    ap.add_argument("feature", choices=FEATURES)
+    ap.add_argument("actor", help="actor number, e.g. 05")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    params = load_params()
+    feature, actor = args.feature, actor_dir(args.actor)
+    settings = dict(get(params, f"features.{feature}"))
+    audio = dict(get(params, "features.audio"))
+    samples, rate = int(audio["samples"]), int(audio["sample_rate"])
+    problems = ProblemLog(feature, fail=get(params, "dataset.on_error", "skip") == "fail")
+    # One torch thread per process: a clip's STFT is ~2 ms single-threaded and slower with
+    # threads; parallelism comes from compute.jobs workers (joblib limits theirs the same way).
+    torch.set_num_threads(1)
+    manifest = read_manifest(args.actor)
+    jobs = [{"video_id": row.video_id, "path": str(row.path), "feature": feature,
+             "settings": settings, "samples": samples, "sample_rate": rate,
+             "channels": int(getattr(row, "audio_channels", 0) or 0) or None,
+             "native_rate": int(getattr(row, "audio_rate", 0) or 0),
+             "source": str(getattr(row, "fingerprint", ""))}
+            for row in manifest.itertuples(index=False)]
+    results = map_progress(clip_job, jobs, desc=f"{feature} {actor}", **compute_settings(params))
+    records = []
+    for job, (rec, notes) in zip(jobs, results):
+        for problem, action, vid, fatal in notes:
+            problems.add(job["path"], problem, action, vid, fatal_ok=fatal)
+        if rec is not None:
+            records.append(rec)
+    out = write_feature_file(feature_file(feature, args.actor), feature, records,
+                             {"features": {feature: settings, "audio": audio}}, actor=int(args.actor))
+    problems.write(problems_csv(f"{feature}/{actor}"))
+    print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} "
+          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Stage wav2vec2: ``python -m stages.wav2vec2 [feature] <actor>``.
+
+Clips of one actor -> ``data/features/<feature>/Actor_XX.h5`` and
+``reports/problems/<feature>/Actor_XX.csv``; ``feature`` is ``wav2vec2`` (default: the transformer
+output, ``(146, hidden)``), ``wav2vec2_cnn`` (CNN encoder, ``(146, 512)``) or
+``wav2vec2_layer<N>`` (hidden state N), stored as ``features.wav2vec2.dtype`` (float16).
+The checkpoint (``features.wav2vec2.checkpoint``) must be on this machine: the stage stops
+before any work with instructions otherwise. Audio decoding runs on ``compute.jobs`` workers;
+inference runs in batches of ``batch_size`` clips on ``device`` (auto: CUDA if present) with
+``compute.jobs`` torch threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from features.audio import pad_note, try_middle_audio, valid_frames
+from features.checkpoints import resolve_checkpoint, resolve_device, set_threads
+from features.manifest import read_manifest
+from features.params import ParamsError, get, load_params
+from features.parallel import compute_settings, map_progress
+from features.paths import actor_dir, feature_file, problems_csv
+from features.problems import ProblemLog
+from features.store import FeatureRecord, write_feature_file
+from features.wav2vec2 import (check_output, frame_centres, load_wav2vec2, parse_output, resample,
+                               wav2vec2_batch)
+
+
+def decode_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Decode one clip's middle samples and resample them to the model rate (runs in a worker)."""
+    clip, error = try_middle_audio(job["path"], job["samples"], job["sample_rate"], job["channels"])
+    out = dict(job, error=error, clip=None, audio=None)
+    if clip is not None:
+        out["clip"] = clip
+        out["audio"] = resample(clip.mono, job["sample_rate"], job["target_rate"])
+    return out
+
+
+def parse_args(argv: list[str] | None) -> tuple[str, str]:
+    """``[feature] actor`` -> (feature, actor)."""
+    ap = argparse.ArgumentParser(prog="python -m stages.wav2vec2", description=__doc__.splitlines()[0])
+    ap.add_argument("args", nargs="+", metavar="[feature] actor",
+                    help="wav2vec2 | wav2vec2_cnn | wav2vec2_layer<N> (default wav2vec2), then "
+                         "the actor number, e.g. 05")
+    ns = ap.parse_args(argv)
+    if len(ns.args) > 2:
+        ap.error("expected [feature] actor")
+    feature, actor = (["wav2vec2"] + ns.args)[-2:]
+    try:
+        parse_output(feature)
+    except ValueError as exc:
+        ap.error(str(exc))
+    return feature, actor
+
+
+def main(argv: list[str] | None = None) -> int:
+    feature, actor_arg = parse_args(argv)
+    t0 = time.perf_counter()
+    params = load_params()
+    output = parse_output(feature)
+    cfg = dict(get(params, "features.wav2vec2"))
+    audio = dict(get(params, "features.audio"))
+    samples, rate = int(audio["samples"]), int(audio["sample_rate"])
+    dtype = np.dtype(cfg.get("dtype", "float16"))
+    if dtype.kind != "f":
+        raise ParamsError(f"features.wav2vec2.dtype must be a float type, got {cfg.get('dtype')!r}")
+    comp = compute_settings(params)
+    actor = actor_dir(actor_arg)
+
+    # Fail before any work when the weights are not on this machine.
+    folder = resolve_checkpoint(str(cfg["checkpoint"]), "features.wav2vec2.checkpoint", feature,
+                                "enabled.wav2vec2: []")
+    set_threads(comp["jobs"])
+    device = resolve_device(cfg.get("device", "auto"))
+    fe, model, fallback = load_wav2vec2(folder, device)
+    check_output(model, output)
+    problems = ProblemLog(feature, fail=get(params, "dataset.on_error", "skip") == "fail")
+    if fallback:
+        problems.add(folder, "checkpoint has no preprocessor_config.json",
+                     "fallback: Wav2Vec2FeatureExtractor defaults (16 kHz, do_normalize=True)",
+                     fatal_ok=False)
+
+    manifest = read_manifest(actor_arg)
+    jobs = [{"video_id": row.video_id, "path": str(row.path), "samples": samples,
+             "sample_rate": rate, "target_rate": int(fe.sampling_rate),
+             "channels": int(getattr(row, "audio_channels", 0) or 0) or None,
+             "source": str(getattr(row, "fingerprint", ""))}
+            for row in manifest.itertuples(index=False)]
+    decoded = map_progress(decode_job, jobs, desc=f"decode {actor}", **comp)
+    good = []
+    for item in decoded:
+        if item["clip"] is None:
+            problems.add(item["path"], item["error"], "skipped", item["video_id"])
+            continue
+        if item["clip"].padded:
+            problems.add(item["path"], pad_note(item["clip"], samples), "padded",
+                         item["video_id"], fatal_ok=False)
+        good.append(item)
+
+    records = []
+    batch_size = max(1, int(cfg.get("batch_size", 4)))
+    with tqdm(total=len(good), desc=f"{feature} {actor}", unit="clip") as bar:
+        for start in range(0, len(good), batch_size):
+            batch = good[start:start + batch_size]
+            feats = wav2vec2_batch(fe, model, [b["audio"] for b in batch], output)
+            centres = frame_centres(model, feats.shape[1]) * (rate / fe.sampling_rate)
+            for item, data in zip(batch, feats):
+                clip = item["clip"]
+                valid = valid_frames(centres, clip.pad_before, clip.pad_after, samples)
+                stored = data.astype(dtype)
+                if not np.isfinite(stored).all():
+                    raise ValueError(f"{item['path']}: {feature} values overflow {dtype} (max |x| "
+                                     f"{np.abs(data).max():.3g}); set features.wav2vec2.dtype: float32")
+                records.append(FeatureRecord(item["video_id"], stored, valid, None, item["source"]))
+            bar.update(len(batch))
+
+    file_params = {"features": {"wav2vec2": cfg, "audio": audio}, "output": str(output),
+                   "hidden_size": int(model.config.hidden_size),
+                   "num_hidden_layers": int(model.config.num_hidden_layers)}
+    out = write_feature_file(feature_file(feature, actor_arg), feature, records, file_params,
+                             actor=int(actor_arg))
+    problems.write(problems_csv(f"{feature}/{actor}"))
+    print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} on {device} "
+          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
