@@ -12,13 +12,14 @@ report (or stops the stage with ``dataset.on_error: fail``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import re
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import pandas as pd
 
+from features.fingerprint import sha256_file
 from features.manifest import COLUMNS
 from features.problems import ProblemLog
 from features.ravdess import NameError_, fold_of_actor, neutral_reference_id, parse_name, validate_folds
@@ -38,15 +39,6 @@ class IngestSummary:
     skipped_song: int = 0
     skipped_other_actor: int = 0
     problems: int = 0
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes (the content fingerprint stored in the manifest)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def safe_member_path(name: str) -> PurePosixPath | None:
@@ -92,10 +84,17 @@ def find_media(root: Path, suffixes: set[str]) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
+_ACTOR_FOLDER = re.compile(r"Actor_(\d+)")
+
+
 def _folder_actor(path: Path) -> int | None:
+    """Actor number of the nearest ``Actor_XX`` folder above ``path``, copies such as
+    ``Actor_01 copy`` or ``Actor_01 (1)`` included (a mislabelled clip in a duplicated actor
+    folder must not pass as the actor its name claims)."""
     for part in reversed(path.parent.parts):
-        if part.startswith("Actor_") and part[6:].isdigit():
-            return int(part[6:])
+        m = _ACTOR_FOLDER.match(part)
+        if m:
+            return int(m.group(1))
     return None
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import socket
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from joblib import Parallel, delayed, parallel_config
@@ -33,15 +36,38 @@ def compute_backend(backend: str = "loky", scheduler_address: str = "") -> Itera
         client.close()
 
 
+def in_folder(fn: Callable[[Any], Any], folder: str, item: Any) -> Any:
+    """``fn(item)`` run with ``folder`` as the working folder (on a Dask worker).
+
+    Stages pass paths relative to the repository root (the manifest's media paths under the
+    default ``dataset.root``, ``data/openface/...``), so a worker, which starts in a folder of its
+    own, first moves to the stage's folder: the repository must be at the same path on every
+    worker (a shared file system). The folder is left set, not restored: a worker with several
+    threads runs tasks of one stage at a time, which all want the same folder.
+    """
+    if os.getcwd() != folder:
+        try:
+            os.chdir(folder)
+        except OSError as exc:
+            raise RuntimeError(
+                f"Dask worker on {socket.gethostname()}: the stage's working folder {folder} is not "
+                "reachable there; workers need the repository at the same path (shared file "
+                f"system) ({exc})") from exc
+    return fn(item)
+
+
 def map_progress(fn: Callable[..., Any], items: Sequence[Any], jobs: int = 1, desc: str = "",
                  backend: str = "loky", scheduler_address: str = "") -> list[Any]:
     """``[fn(item) for item in items]`` in parallel with a progress bar; results keep input order.
 
-    ``jobs <= 1`` with the loky backend runs in-process (easier to debug, no pickling).
+    ``jobs <= 1`` with the loky backend runs in-process (easier to debug, no pickling). With
+    ``dask`` every task runs in this process's working folder (:func:`in_folder`).
     """
     items = list(items)
     if jobs <= 1 and backend == "loky":
         return [fn(item) for item in tqdm(items, desc=desc, unit="clip")]
+    if backend == "dask":
+        fn = functools.partial(in_folder, fn, os.getcwd())
     with compute_backend(backend, scheduler_address):
         par = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator")
         gen: Iterable[Any] = par(delayed(fn)(item) for item in items)

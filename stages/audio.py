@@ -1,4 +1,4 @@
-"""Stage audio: ``python -m stages.audio <lms|mfcc> <actor>``.
+"""Stage audio: ``python -m stages.audio lms,mfcc <actor>`` (any subset).
 
 Clips of one actor (manifest slice) -> ``data/features/<feature>/Actor_XX.h5`` (LMS ``(88, 24)``
 or MFCC ``(88, 39)`` float32 per clip) and ``reports/problems/<feature>/Actor_XX.csv``. Decoding
@@ -48,13 +48,10 @@ def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
     return FeatureRecord(vid, data, valid, None, job["source"]), notes
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m stages.audio", description=__doc__.splitlines()[0])
-    ap.add_argument("feature", choices=FEATURES)
-    ap.add_argument("actor", help="actor number, e.g. 05")
-    args = ap.parse_args(argv)
+def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
+    """Compute one feature for one actor; returns the number of clips written."""
     t0 = time.perf_counter()
-    params = load_params()
+    args = argparse.Namespace(actor=actor_arg, feature=feature)
     feature, actor = args.feature, actor_dir(args.actor)
     settings = dict(get(params, f"features.{feature}"))
     audio = dict(get(params, "features.audio"))
@@ -82,8 +79,22 @@ def main(argv: list[str] | None = None) -> int:
     problems.write(problems_csv(f"{feature}/{actor}"))
     print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} "
           f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
-    return 0
+    return len(records)
 
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stages.audio", description=__doc__.splitlines()[0])
+    ap.add_argument("features", help="comma-separated list of FEATURES, e.g. lms,mfcc")
+    ap.add_argument("actor", help="actor number, e.g. 05")
+    args = ap.parse_args(argv)
+    names = [n for n in args.features.split(",") if n]
+    bad = [n for n in names if n not in FEATURES]
+    if bad or not names:
+        ap.error(f"unknown feature {bad}; choose from {FEATURES}")
+    params = load_params()
+    for name in names:
+        run_feature(name, args.actor, params)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -30,8 +30,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from features.atomic import remove_stale_temps, temp_prefix
 from features.crops import FACE_MODES, PADDINGS, eye_patches, face_image, mouth_patch
-from features.ingest import sha256_file
+from features.fingerprint import sha256_file
 from features.interp import TrackError, clip_notes, interpolate, require_blocks, select_tracked
 from features.manifest import read_manifest
 from features.openface import FEATURE_NEEDS, OpenFaceError, read_openface
@@ -138,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     require_blocks([openface_csv(v, args.actor) for v in manifest["video_id"]],
                    FEATURE_NEEDS["crops"], "crops", actor)
     comp = compute_settings(params)
-    with tempfile.TemporaryDirectory(prefix=f"crops-{actor}-") as tmp:
+    # Scratch .npy folder in the system temporary folder, named after this process: a run killed
+    # outright (SIGKILL) cannot remove its own (~27 MB a clip), so the next run removes those
+    # of processes that are gone.
+    scratch = Path(tempfile.gettempdir()) / f"crops-{actor}"
+    remove_stale_temps(scratch)
+    with tempfile.TemporaryDirectory(prefix=f"{temp_prefix(scratch)}-") as tmp:
         jobs = [{"video_id": r.video_id, "csv": str(openface_csv(r.video_id, args.actor)),
                  "video": str(r.path), "fingerprint": str(r.fingerprint), "n_frames": int(r.frames),
                  "count": count, "max_missing": max_missing, "crops": cfg,

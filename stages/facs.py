@@ -1,4 +1,4 @@
-"""Stage facs: ``python -m stages.facs <au|pose|gaze|gaze_stats> <actor>``.
+"""Stage facs: ``python -m stages.facs au,pose,gaze,gaze_stats <actor>`` (any subset).
 
 OpenFace CSVs of one actor -> ``data/features/<feature>/Actor_XX.h5`` and
 ``reports/problems/<feature>/Actor_XX.csv``: ``au`` (88, 35), ``pose`` (88, 6), ``gaze``
@@ -20,7 +20,7 @@ import numpy as np
 
 from features.facs import AU_NAMES, POSE_NAMES, au_features, pose_features
 from features.gaze import GAZE_FRAME_NAMES, GAZE_STAT_NAMES, gaze_frames, gaze_stats
-from features.ingest import sha256_file
+from features.fingerprint import sha256_file
 from features.interp import TrackError, clip_notes, interpolate, require_blocks, select_tracked
 from features.manifest import read_manifest
 from features.openface import AU_R, FEATURE_NEEDS, OpenFaceError, read_openface
@@ -69,13 +69,10 @@ def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
     return FeatureRecord(vid, data, valid, idx, f"csv:{sha256_file(path)}"), notes
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m stages.facs", description=__doc__.splitlines()[0])
-    ap.add_argument("feature", choices=FEATURES)
-    ap.add_argument("actor", help="actor number, e.g. 05")
-    args = ap.parse_args(argv)
+def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
+    """Compute one feature for one actor; returns the number of clips written."""
     t0 = time.perf_counter()
-    params = load_params()
+    args = argparse.Namespace(actor=actor_arg, feature=feature)
     feature, actor = args.feature, actor_dir(args.actor)
     count, max_missing = int(get(params, "frames.count")), float(get(params, "frames.max_missing"))
     problems = ProblemLog(feature, fail=get(params, "dataset.on_error", "skip") == "fail")
@@ -102,8 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     problems.write(problems_csv(f"{feature}/{actor}"))
     print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} "
           f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
-    return 0
+    return len(records)
 
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stages.facs", description=__doc__.splitlines()[0])
+    ap.add_argument("features", help="comma-separated list of FEATURES, e.g. au,pose,gaze,gaze_stats")
+    ap.add_argument("actor", help="actor number, e.g. 05")
+    args = ap.parse_args(argv)
+    names = [n for n in args.features.split(",") if n]
+    bad = [n for n in names if n not in FEATURES]
+    if bad or not names:
+        ap.error(f"unknown feature {bad}; choose from {FEATURES}")
+    params = load_params()
+    for name in names:
+        run_feature(name, args.actor, params)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

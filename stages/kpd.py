@@ -1,4 +1,4 @@
-"""Stage kpd: ``python -m stages.kpd <face|eyes> <actor>``.
+"""Stage kpd: ``python -m stages.kpd face,eyes <actor>`` (or one kind).
 
 OpenFace CSVs of one actor -> ``data/features/kpd_<kind>/Actor_XX.h5`` ((88, 780) face or
 (88, 179) eyes per clip, float32) and ``reports/problems/kpd_<kind>/Actor_XX.csv``. Maths in
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from features.ingest import sha256_file
+from features.fingerprint import sha256_file
 from features.interp import TrackError, clip_notes, interpolate, require_blocks, select_tracked
 from features.kpd import NORMALISATIONS, face_landmarks, kpd_dims, kpd_distances, kpd_features
 from features.manifest import read_manifest
@@ -33,6 +33,7 @@ from features.problems import ProblemLog
 from features.store import FeatureRecord, write_feature_file
 
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
+KINDS = ("face", "eyes")
 
 
 def reference_distances(kind: str, path: Path, landmarks: tuple[int, ...]
@@ -72,13 +73,10 @@ def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
     return FeatureRecord(vid, data, sel.valid, sel.indices, source), notes
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m stages.kpd", description=__doc__.splitlines()[0])
-    ap.add_argument("kind", choices=["face", "eyes"])
-    ap.add_argument("actor", help="actor number, e.g. 05")
-    args = ap.parse_args(argv)
+def run_kind(kind: str, actor_arg: str, params: dict[str, Any]) -> int:
+    """Compute kpd_<kind> for one actor; returns the number of clips written."""
     t0 = time.perf_counter()
-    params = load_params()
+    args = argparse.Namespace(actor=actor_arg, kind=kind)
     kind, actor = args.kind, actor_dir(args.actor)
     feature = f"kpd_{kind}"
     norm = get(params, "kpd.normalisation")
@@ -140,8 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     problems.write(problems_csv(f"{feature}/{actor}"))
     print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} "
           f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
-    return 0
+    return len(records)
 
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stages.kpd", description=__doc__.splitlines()[0])
+    ap.add_argument("kinds", help="comma-separated list of face, eyes (e.g. face,eyes)")
+    ap.add_argument("actor", help="actor number, e.g. 05")
+    args = ap.parse_args(argv)
+    kinds = [k for k in args.kinds.split(",") if k]
+    if not kinds or any(k not in KINDS for k in kinds):
+        ap.error(f"kinds must be a comma-separated list of {KINDS}, got {args.kinds!r}")
+    params = load_params()
+    for kind in kinds:
+        run_kind(kind, args.actor, params)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from features.atomic import replace_dir
+from features.atomic import remove_stale_temps, replace_dir, temp_prefix
 from features.manifest import read_manifest
 from features.params import get, load_params
 from features.parallel import compute_settings, map_progress
@@ -68,7 +67,8 @@ def run(actor: str, params: dict[str, Any], manifest_path: Path | None = None,
     problems_path = problems_csv(f"track/{actor_dir(actor)}") if problems_path is None else problems_path
     problems = ProblemLog("track", fail=fail)
     items = _items(manifest)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    remove_stale_temps(final)  # folders of runs killed outright (SIGKILL) are removed here
+    tmp = final.parent / temp_prefix(final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
