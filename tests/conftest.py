@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from features.video import ffmpeg_exe
 
@@ -76,9 +77,21 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
     return proc
 
 
+class QuotingDumper(yaml.SafeDumper):
+    """Quotes digit strings such as actor '08': unquoted, DVC's YAML 1.2 reader sees the int 8."""
+
+
+QuotingDumper.add_representer(str, lambda d, s: d.represent_scalar(
+    "tag:yaml.org,2002:str", s, style="'" if s.isdigit() else None))
+
+
+def dump_yaml(obj) -> str:
+    """YAML text that DVC reads back with the same types."""
+    return yaml.dump(obj, Dumper=QuotingDumper, sort_keys=False)
+
+
 def set_params(repo: Path, updates: dict) -> None:
     """Set dotted keys in repo/params.yaml (keeps it a plain YAML file)."""
-    import yaml
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for dotted, value in updates.items():
@@ -87,4 +100,4 @@ def set_params(repo: Path, updates: dict) -> None:
         for p in parents:
             node = node[p]
         node[last] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    path.write_text(dump_yaml(params))

@@ -1,0 +1,122 @@
+"""Model inputs: actor-independent fold splits, feature loading and per-dimension standardisation.
+
+* Folds come from the manifest's ``fold`` column (the paper's actor-independent split written by
+  ingest); the test set of fold K is every clip of the actors in fold K, the training set all
+  other clips, so no actor is ever on both sides (checked).
+* Clips that lack a feature a model needs are excluded and reported (the caller writes the
+  problems CSV); nothing is dropped silently.
+* Standardisation: mean and standard deviation per feature dimension computed on the *training*
+  clips of the fold only (valid frames, finite values), applied to train and test alike.
+  Non-finite values and invalid (untracked/padded) frames become 0 after standardisation, i.e.
+  the training mean. Constant dimensions keep std 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.paths import FEATURES_DIR, feature_file
+from features.store import StoreError, list_ids, read_features
+
+
+def fold_split(manifest: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) rows for test fold ``fold``; raises if an actor would be in both."""
+    if fold not in set(manifest["fold"].astype(int)):
+        raise ValueError(f"fold {fold}: no clip of the manifest is in this fold "
+                         f"(folds present: {sorted(set(manifest['fold'].astype(int)))})")
+    test = manifest[manifest["fold"].astype(int) == fold].reset_index(drop=True)
+    train = manifest[manifest["fold"].astype(int) != fold].reset_index(drop=True)
+    shared = set(train["actor"]) & set(test["actor"])
+    if shared:
+        raise ValueError(f"fold {fold}: actors {sorted(shared)} are in both train and test")
+    return train, test
+
+
+def inner_validation_actors(actors: list[int], count: int, seed: int) -> list[int]:
+    """``count`` training actors held out for early stopping, alternating genders when possible.
+
+    Odd actors are male, even female (RAVDESS); a seeded shuffle picks within each gender.
+    """
+    if count <= 0:
+        return []
+    if count >= len(actors):
+        raise ValueError(f"val_actors={count} leaves no training actor (have {len(actors)})")
+    rng = np.random.default_rng(seed)
+    males = [a for a in sorted(actors) if a % 2 == 1]
+    females = [a for a in sorted(actors) if a % 2 == 0]
+    rng.shuffle(males)
+    rng.shuffle(females)
+    picked: list[int] = []
+    while len(picked) < count:
+        for pool in (males, females):
+            if pool and len(picked) < count:
+                picked.append(pool.pop())
+    return sorted(picked)
+
+
+def missing_clips(feature: str, video_ids: list[str], actors: list[int],
+                  root: Path = FEATURES_DIR) -> dict[str, tuple[str, str]]:
+    """{video_id: (feature file, problem)} for clips without an entry (or file) for ``feature``."""
+    missing: dict[str, tuple[str, str]] = {}
+    by_actor: dict[int, list[str]] = {}
+    for vid, actor in zip(video_ids, actors):
+        by_actor.setdefault(int(actor), []).append(vid)
+    for actor, vids in sorted(by_actor.items()):
+        path = feature_file(feature, actor, Path(root))
+        try:
+            have = set(list_ids(path))
+        except StoreError as exc:
+            missing.update({v: (str(path), f"feature {feature}: {exc}") for v in vids})
+            continue
+        missing.update({v: (str(path), f"feature {feature}: no entry for this clip")
+                        for v in vids if v not in have})
+    return missing
+
+
+def load_feature(feature: str, video_ids: list[str], root: Path = FEATURES_DIR
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, frames, dims)`` float32 and valid mask ``(n, frames)``; clear error if not a sequence."""
+    x, mask = read_features(feature, video_ids, root)
+    if x.ndim != 3:
+        kind = "images (crops are not model inputs)" if x.ndim > 3 else "per-clip vectors"
+        raise StoreError(f"feature {feature}: entries of shape {x.shape[1:]} are {kind}; "
+                         f"TIM-Net needs (frames, dims) time series")
+    if mask.shape != x.shape[:2]:
+        raise StoreError(f"feature {feature}: valid mask {mask.shape} does not match {x.shape[:2]}")
+    return x.astype(np.float32, copy=False), mask.astype(bool)
+
+
+@dataclasses.dataclass
+class Standardiser:
+    """Per-dimension ``(x - mean) / std``; fit on training clips only."""
+
+    mean: np.ndarray   # (dims,)
+    std: np.ndarray    # (dims,)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, mask: np.ndarray | None = None) -> "Standardiser":
+        """Statistics over valid frames of ``x (n, frames, dims)``, ignoring NaN/inf."""
+        flat = np.asarray(x, np.float64)
+        if mask is not None:
+            flat = flat[np.asarray(mask, bool)]
+        flat = flat.reshape(-1, x.shape[-1])
+        flat = np.where(np.isfinite(flat), flat, np.nan)
+        count = np.sum(~np.isnan(flat), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, np.nansum(flat, axis=0) / np.maximum(count, 1), 0.0)
+            var = np.where(count > 0, np.nansum((flat - mean) ** 2, axis=0) / np.maximum(count, 1), 1.0)
+        std = np.sqrt(var)
+        std = np.where(std > 1e-8, std, 1.0)
+        return cls(mean.astype(np.float32), std.astype(np.float32))
+
+    def transform(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Standardised float32 copy; non-finite values and invalid frames set to 0."""
+        z = (np.asarray(x, np.float32) - self.mean) / self.std
+        z = np.where(np.isfinite(z), z, 0.0).astype(np.float32)
+        if mask is not None:
+            z[~np.asarray(mask, bool)] = 0.0
+        return z
