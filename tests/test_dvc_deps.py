@@ -59,3 +59,37 @@ def test_stage_deps_cover_imported_code():
             if not any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps):
                 missing.setdefault(name, []).append(rel)
     assert not missing, f"code imported but not declared as deps: {missing}"
+
+
+READS = re.compile(r"""get\(params, "([\w.]+)"|params\.get\("(\w+)"|params\["(\w+)"\]""")
+# Files whose reads are not stage-specific: params.py validates the whole file on load,
+# parallel.py's compute_settings() is counted where a stage calls it.
+NOT_SCANNED = {"features/params.py", "features/parallel.py"}
+# stages/fusion.py serves two stages; its `member` command reads only the train section.
+NOT_READ = {"fusion_member": {"fusion.members", "fusion.C"}}
+
+
+def test_stage_params_cover_what_the_code_reads():
+    """Every params.yaml key a stage's code reads by a literal name is declared in its params."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    missing = {}
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        script = module_file(re.match(r"python -m (stages\.\w+)", body["cmd"]).group(1))
+        declared = [p if isinstance(p, str) else next(iter(p)) for p in body.get("params", [])]
+        patterns = [re.compile(re.sub(r"\\\$\\\{item\\\.\w+\\\}", "[^.]+", re.escape(p))) for p in declared]
+        for f in project_imports(script):
+            if f.relative_to(REPO).as_posix() in NOT_SCANNED:
+                continue
+            text = f.read_text()
+            keys = [next(g for g in m.groups() if g) for m in READS.finditer(text)]
+            keys += ["compute"] if "compute_settings(params)" in text else []
+            for key in keys:
+                if key in NOT_READ.get(name, ()):
+                    continue
+                ok = any(pat.fullmatch(key) or any(pat.fullmatch(".".join(key.split(".")[:i]))
+                                                   for i in range(1, key.count(".") + 1))
+                         for pat in patterns)
+                if not ok:
+                    missing.setdefault(name, set()).add(f"{key} ({f.relative_to(REPO)})")
+    assert not missing, f"params read but not declared: {missing}"
