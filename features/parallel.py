@@ -57,11 +57,15 @@ def in_folder(fn: Callable[[Any], Any], folder: str, item: Any) -> Any:
 
 
 def map_progress(fn: Callable[..., Any], items: Sequence[Any], jobs: int = 1, desc: str = "",
-                 backend: str = "loky", scheduler_address: str = "") -> list[Any]:
+                 backend: str = "loky", scheduler_address: str = "",
+                 prefer: str = "processes") -> list[Any]:
     """``[fn(item) for item in items]`` in parallel with a progress bar; results keep input order.
 
     ``jobs <= 1`` with the loky backend runs in-process (easier to debug, no pickling). With
     ``dask`` every task runs in this process's working folder (:func:`in_folder`).
+    ``prefer="threads"`` runs local work in threads: for per-clip work that is short or spends its
+    time outside the GIL (ffmpeg subprocesses, numpy, torch), starting worker processes that
+    re-import the stack costs more than it saves. A Dask cluster always gets processes.
     """
     items = list(items)
     if jobs <= 1 and backend == "loky":
@@ -69,7 +73,8 @@ def map_progress(fn: Callable[..., Any], items: Sequence[Any], jobs: int = 1, de
     if backend == "dask":
         fn = functools.partial(in_folder, fn, os.getcwd())
     with compute_backend(backend, scheduler_address):
-        par = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator")
+        par = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator",
+                       prefer=prefer if backend == "loky" else None)
         gen: Iterable[Any] = par(delayed(fn)(item) for item in items)
         return list(tqdm(gen, total=len(items), desc=desc, unit="clip"))
 

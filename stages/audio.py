@@ -67,7 +67,8 @@ def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
              "native_rate": int(getattr(row, "audio_rate", 0) or 0),
              "source": str(getattr(row, "fingerprint", ""))}
             for row in manifest.itertuples(index=False)]
-    results = map_progress(clip_job, jobs, desc=f"{feature} {actor}", **compute_settings(params))
+    results = map_progress(clip_job, jobs, desc=f"{feature} {actor}",
+                           prefer="threads", **compute_settings(params))
     records = []
     for job, (rec, notes) in zip(jobs, results):
         for problem, action, vid, fatal in notes:

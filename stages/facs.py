@@ -84,7 +84,8 @@ def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
     jobs = [{"video_id": r.video_id, "csv": str(openface_csv(r.video_id, args.actor)),
              "feature": feature, "n_frames": int(r.frames), "count": count, "fps": float(r.fps),
              "max_missing": max_missing, "gaze": gaze} for r in manifest.itertuples(index=False)]
-    results = map_progress(clip_job, jobs, desc=f"{feature} {actor}", **compute_settings(params))
+    results = map_progress(clip_job, jobs, desc=f"{feature} {actor}",
+                           prefer="threads", **compute_settings(params))
     records = []
     for job, (rec, notes) in zip(jobs, results):
         for problem, action, vid, fatal in notes:

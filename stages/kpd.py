@@ -124,7 +124,8 @@ def run_kind(kind: str, actor_arg: str, params: dict[str, Any]) -> int:
         if norm == "neutral_video" and refs.get(str(row.neutral_ref)) is not None:
             job["reference"], job["reference_source"] = refs[str(row.neutral_ref)]
         jobs.append(job)
-    results = map_progress(clip_job, jobs, desc=f"{feature} {actor}", **compute_settings(params))
+    results = map_progress(clip_job, jobs, desc=f"{feature} {actor}",
+                           prefer="threads", **compute_settings(params))
     records = []
     for job, (rec, notes) in zip(jobs, results):
         for problem, action, vid, fatal in notes:
