@@ -70,3 +70,17 @@ class ProblemLog:
 def read_problems(path: str | Path) -> list[dict[str, str]]:
     with Path(path).open(newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def collect(jobs: list[dict], results: list[tuple], problems: ProblemLog, path_key: str) -> list:
+    """Records of per-clip ``(record | None, notes)`` results; every note goes to ``problems``.
+
+    ``notes`` are ``(problem, action, video_id, fatal)``; ``job[path_key]`` names the file.
+    """
+    records = []
+    for job, (rec, notes) in zip(jobs, results):
+        for problem, action, vid, fatal in notes:
+            problems.add(job[path_key], problem, action, vid, fatal_ok=fatal)
+        if rec is not None:
+            records.append(rec)
+    return records

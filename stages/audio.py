@@ -19,12 +19,13 @@ import torch
 
 from features.audio import pad_note, try_middle_audio, valid_frames
 from features.manifest import read_manifest
-from features.params import get, load_params
 from features.parallel import compute_settings, map_progress
+from features.params import get
 from features.paths import actor_dir, feature_file, problems_csv
-from features.problems import ProblemLog
+from features.problems import ProblemLog, collect
 from features.spectral import spectral_centres, spectral_feature
 from features.store import FeatureRecord, write_feature_file
+from stages.cli import run_named
 
 FEATURES = ("lms", "mfcc")
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
@@ -69,12 +70,7 @@ def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
             for row in manifest.itertuples(index=False)]
     results = map_progress(clip_job, jobs, desc=f"{feature} {actor}",
                            prefer="threads", **compute_settings(params))
-    records = []
-    for job, (rec, notes) in zip(jobs, results):
-        for problem, action, vid, fatal in notes:
-            problems.add(job["path"], problem, action, vid, fatal_ok=fatal)
-        if rec is not None:
-            records.append(rec)
+    records = collect(jobs, results, problems, "path")
     out = write_feature_file(feature_file(feature, args.actor), feature, records,
                              {"features": {feature: settings, "audio": audio}}, actor=int(args.actor))
     problems.write(problems_csv(f"{feature}/{actor}"))
@@ -84,18 +80,8 @@ def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m stages.audio", description=__doc__.splitlines()[0])
-    ap.add_argument("features", help="comma-separated list of FEATURES, e.g. lms,mfcc")
-    ap.add_argument("actor", help="actor number, e.g. 05")
-    args = ap.parse_args(argv)
-    names = [n for n in args.features.split(",") if n]
-    bad = [n for n in names if n not in FEATURES]
-    if bad or not names:
-        ap.error(f"unknown feature {bad}; choose from {FEATURES}")
-    params = load_params()
-    for name in names:
-        run_feature(name, args.actor, params)
-    return 0
+    return run_named(argv, "python -m stages.audio", __doc__, FEATURES, run_feature)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,16 +19,23 @@ from typing import Any
 import numpy as np
 
 from features.facs import AU_NAMES, POSE_NAMES, au_features, pose_features
-from features.gaze import GAZE_FRAME_NAMES, GAZE_STAT_NAMES, gaze_frames, gaze_stats
 from features.fingerprint import sha256_file
-from features.interp import TrackError, clip_notes, interpolate, require_blocks, select_tracked
+from features.gaze import GAZE_FRAME_NAMES, GAZE_STAT_NAMES, gaze_frames, gaze_stats
+from features.interp import (
+    TrackError,
+    clip_notes,
+    interpolate,
+    require_blocks,
+    select_tracked,
+)
 from features.manifest import read_manifest
 from features.openface import AU_R, FEATURE_NEEDS, OpenFaceError, read_openface
-from features.params import get, load_params
 from features.parallel import compute_settings, map_progress
+from features.params import get
 from features.paths import actor_dir, feature_file, openface_csv, problems_csv
-from features.problems import ProblemLog
+from features.problems import ProblemLog, collect
 from features.store import FeatureRecord, write_feature_file
+from stages.cli import run_named
 
 FEATURES = ("au", "pose", "gaze", "gaze_stats")
 NEEDS = {"au": FEATURE_NEEDS["au"], "pose": FEATURE_NEEDS["pose"], "gaze": ["gaze"],
@@ -86,12 +93,7 @@ def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
              "max_missing": max_missing, "gaze": gaze} for r in manifest.itertuples(index=False)]
     results = map_progress(clip_job, jobs, desc=f"{feature} {actor}",
                            prefer="threads", **compute_settings(params))
-    records = []
-    for job, (rec, notes) in zip(jobs, results):
-        for problem, action, vid, fatal in notes:
-            problems.add(job["csv"], problem, action, vid, fatal_ok=fatal)
-        if rec is not None:
-            records.append(rec)
+    records = collect(jobs, results, problems, "csv")
     file_params = {"frames": params.get("frames", {}), "names": list(NAMES[feature])}
     if feature.startswith("gaze"):
         file_params["gaze"] = params.get("gaze", {})
@@ -104,18 +106,8 @@ def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m stages.facs", description=__doc__.splitlines()[0])
-    ap.add_argument("features", help="comma-separated list of FEATURES, e.g. au,pose,gaze,gaze_stats")
-    ap.add_argument("actor", help="actor number, e.g. 05")
-    args = ap.parse_args(argv)
-    names = [n for n in args.features.split(",") if n]
-    bad = [n for n in names if n not in FEATURES]
-    if bad or not names:
-        ap.error(f"unknown feature {bad}; choose from {FEATURES}")
-    params = load_params()
-    for name in names:
-        run_feature(name, args.actor, params)
-    return 0
+    return run_named(argv, "python -m stages.facs", __doc__, FEATURES, run_feature)
+
 
 if __name__ == "__main__":
     sys.exit(main())

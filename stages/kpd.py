@@ -21,16 +21,29 @@ from typing import Any
 import numpy as np
 
 from features.fingerprint import sha256_file
-from features.interp import TrackError, clip_notes, interpolate, require_blocks, select_tracked
-from features.kpd import NORMALISATIONS, face_landmarks, kpd_dims, kpd_distances, kpd_features
+from features.interp import (
+    TrackError,
+    clip_notes,
+    interpolate,
+    require_blocks,
+    select_tracked,
+)
+from features.kpd import (
+    NORMALISATIONS,
+    face_landmarks,
+    kpd_dims,
+    kpd_distances,
+    kpd_features,
+)
 from features.manifest import read_manifest
 from features.neutral import most_neutral_row
 from features.openface import FEATURE_NEEDS, OpenFaceError, read_openface
-from features.params import ParamsError, get, load_params
 from features.parallel import compute_settings, map_progress
+from features.params import ParamsError, get
 from features.paths import actor_dir, feature_file, openface_csv, problems_csv
-from features.problems import ProblemLog
+from features.problems import ProblemLog, collect
 from features.store import FeatureRecord, write_feature_file
+from stages.cli import run_named
 
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
 KINDS = ("face", "eyes")
@@ -126,12 +139,7 @@ def run_kind(kind: str, actor_arg: str, params: dict[str, Any]) -> int:
         jobs.append(job)
     results = map_progress(clip_job, jobs, desc=f"{feature} {actor}",
                            prefer="threads", **compute_settings(params))
-    records = []
-    for job, (rec, notes) in zip(jobs, results):
-        for problem, action, vid, fatal in notes:
-            problems.add(job["csv"], problem, action, vid, fatal_ok=fatal)
-        if rec is not None:
-            records.append(rec)
+    records = collect(jobs, results, problems, "csv")
     file_params = {"kpd": params.get("kpd", {}), "frames": params.get("frames", {}),
                    "landmarks": list(landmarks), "dims": kpd_dims(kind, norm, landmarks)}
     out = write_feature_file(feature_file(feature, args.actor), feature, records, file_params,
@@ -143,17 +151,8 @@ def run_kind(kind: str, actor_arg: str, params: dict[str, Any]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m stages.kpd", description=__doc__.splitlines()[0])
-    ap.add_argument("kinds", help="comma-separated list of face, eyes (e.g. face,eyes)")
-    ap.add_argument("actor", help="actor number, e.g. 05")
-    args = ap.parse_args(argv)
-    kinds = [k for k in args.kinds.split(",") if k]
-    if not kinds or any(k not in KINDS for k in kinds):
-        ap.error(f"kinds must be a comma-separated list of {KINDS}, got {args.kinds!r}")
-    params = load_params()
-    for kind in kinds:
-        run_kind(kind, args.actor, params)
-    return 0
+    return run_named(argv, "python -m stages.kpd", __doc__, KINDS, run_kind)
+
 
 if __name__ == "__main__":
     sys.exit(main())

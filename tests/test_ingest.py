@@ -1,8 +1,6 @@
 """Ingest on a tiny generated corpus with bad files, zips (including a malicious member) and audio."""
 
-import os
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 

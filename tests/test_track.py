@@ -12,15 +12,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.openface import (BLOCKS, COLUMNS, DATA_BLOCKS, OpenFaceTrack, gaze_angles,
+from features.openface import (COLUMNS, DATA_BLOCKS, OpenFaceTrack, gaze_angles,
                                read_openface, write_openface)
 from features.problems import read_problems
 from features.tracker import aus
 from features.tracker.embedded import TrackerSettings, track_video
 from features.tracker.external import OpenFaceBinaryError
 from features.tracker.models import camera_matrix, mean_face_3d
-from features.tracker.pose import (euler_from_matrix, fit_pose, matrix_from_euler, project,
-                                   to_head_frame)
+from features.tracker.pose import (euler_from_matrix, fit_pose, matrix_from_euler, project)
 from features.tracker.score import score_landmarks
 from features.tracker.synthetic import render_clip
 from features.video import ffmpeg_exe
