@@ -21,11 +21,11 @@ from features.audio import pad_note, try_middle_audio, valid_frames
 from features.manifest import read_manifest
 from features.parallel import compute_settings, map_progress
 from features.params import get
-from features.paths import actor_dir, feature_file, problems_csv
+from features.paths import actor_dir
 from features.problems import ProblemLog, collect
 from features.spectral import spectral_centres, spectral_feature
-from features.store import FeatureRecord, write_feature_file
-from stages.cli import run_named
+from features.store import FeatureRecord
+from stages.cli import run_named, write_actor_outputs
 
 FEATURES = ("lms", "mfcc")
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
@@ -71,12 +71,8 @@ def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
     results = map_progress(clip_job, jobs, desc=f"{feature} {actor}",
                            prefer="threads", **compute_settings(params))
     records = collect(jobs, results, problems, "path")
-    out = write_feature_file(feature_file(feature, args.actor), feature, records,
-                             {"features": {feature: settings, "audio": audio}}, actor=int(args.actor))
-    problems.write(problems_csv(f"{feature}/{actor}"))
-    print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} "
-          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
-    return len(records)
+    file_params = {"features": {feature: settings, "audio": audio}}
+    return write_actor_outputs(feature, args.actor, records, len(jobs), file_params, problems, t0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any, Callable, Sequence
 
 from features.params import load_params
+from features.paths import actor_dir, feature_file, problems_csv
+from features.problems import ProblemLog
+from features.store import write_feature_file
 
 
 def run_named(argv: list[str] | None, prog: str, doc: str, choices: Sequence[str],
@@ -26,3 +30,14 @@ def run_named(argv: list[str] | None, prog: str, doc: str, choices: Sequence[str
     for name in names:
         fn(name, args.actor, params)
     return 0
+
+
+def write_actor_outputs(feature: str, actor: str, records: list, n_clips: int,
+                        file_params: dict[str, Any], problems: ProblemLog, t0: float) -> int:
+    """Write one actor's feature file and problems CSV, print a summary; returns records written."""
+    out = write_feature_file(feature_file(feature, actor), feature, records, file_params,
+                             actor=int(actor))
+    problems.write(problems_csv(f"{feature}/{actor_dir(actor)}"))
+    print(f"{feature} {actor_dir(actor)}: {len(records)}/{n_clips} clips -> {out} "
+          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
+    return len(records)

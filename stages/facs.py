@@ -32,10 +32,10 @@ from features.manifest import read_manifest
 from features.openface import AU_R, FEATURE_NEEDS, OpenFaceError, read_openface
 from features.parallel import compute_settings, map_progress
 from features.params import get
-from features.paths import actor_dir, feature_file, openface_csv, problems_csv
+from features.paths import actor_dir, openface_csv
 from features.problems import ProblemLog, collect
-from features.store import FeatureRecord, write_feature_file
-from stages.cli import run_named
+from features.store import FeatureRecord
+from stages.cli import run_named, write_actor_outputs
 
 FEATURES = ("au", "pose", "gaze", "gaze_stats")
 NEEDS = {"au": FEATURE_NEEDS["au"], "pose": FEATURE_NEEDS["pose"], "gaze": ["gaze"],
@@ -97,12 +97,7 @@ def run_feature(feature: str, actor_arg: str, params: dict[str, Any]) -> int:
     file_params = {"frames": params.get("frames", {}), "names": list(NAMES[feature])}
     if feature.startswith("gaze"):
         file_params["gaze"] = params.get("gaze", {})
-    out = write_feature_file(feature_file(feature, args.actor), feature, records, file_params,
-                             actor=int(args.actor))
-    problems.write(problems_csv(f"{feature}/{actor}"))
-    print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} "
-          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
-    return len(records)
+    return write_actor_outputs(feature, args.actor, records, len(jobs), file_params, problems, t0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,10 +40,10 @@ from features.neutral import most_neutral_row
 from features.openface import FEATURE_NEEDS, OpenFaceError, read_openface
 from features.parallel import compute_settings, map_progress
 from features.params import ParamsError, get
-from features.paths import actor_dir, feature_file, openface_csv, problems_csv
+from features.paths import actor_dir, openface_csv
 from features.problems import ProblemLog, collect
-from features.store import FeatureRecord, write_feature_file
-from stages.cli import run_named
+from features.store import FeatureRecord
+from stages.cli import run_named, write_actor_outputs
 
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
 KINDS = ("face", "eyes")
@@ -142,12 +142,7 @@ def run_kind(kind: str, actor_arg: str, params: dict[str, Any]) -> int:
     records = collect(jobs, results, problems, "csv")
     file_params = {"kpd": params.get("kpd", {}), "frames": params.get("frames", {}),
                    "landmarks": list(landmarks), "dims": kpd_dims(kind, norm, landmarks)}
-    out = write_feature_file(feature_file(feature, args.actor), feature, records, file_params,
-                             actor=int(args.actor))
-    problems.write(problems_csv(f"{feature}/{actor}"))
-    print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} "
-          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
-    return len(records)
+    return write_actor_outputs(feature, args.actor, records, len(jobs), file_params, problems, t0)
 
 
 def main(argv: list[str] | None = None) -> int:
