@@ -18,6 +18,8 @@ import pytest
 from features.store import list_ids
 from robustness.media import face_clip, write_params
 
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip("distributed")
 
 IDS = ["01-01-01-01-01-01-01", "01-01-03-01-01-01-01", "01-01-05-02-01-01-01"]

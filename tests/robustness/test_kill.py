@@ -25,6 +25,8 @@ from features.store import list_ids, read_record
 from robustness.conftest import run_stage
 from robustness.media import face_clip, hidden_files, stage_cmd, stage_env, write_params
 
+pytestmark = pytest.mark.slow
+
 IDS = ["01-01-01-01-01-01-01", "01-01-02-01-01-01-01", "01-01-03-01-01-01-01",
        "01-01-04-01-01-01-01"]
 FRAMES = 100
