@@ -37,7 +37,7 @@ def compute_backend(backend: str = "loky", scheduler_address: str = "") -> Itera
 
 
 def in_folder(fn: Callable[[Any], Any], folder: str, item: Any) -> Any:
-    """``fn(item)`` run with ``folder`` as the working folder (on a Dask worker).
+    """``fn(item)`` run with ``folder`` as the working folder (on a worker process).
 
     Stages pass paths relative to the repository root (the manifest's media paths under the
     default ``dataset.root``, ``data/openface/...``), so a worker, which starts in a folder of its
@@ -50,7 +50,7 @@ def in_folder(fn: Callable[[Any], Any], folder: str, item: Any) -> Any:
             os.chdir(folder)
         except OSError as exc:
             raise RuntimeError(
-                f"Dask worker on {socket.gethostname()}: the stage's working folder {folder} is not "
+                f"worker on {socket.gethostname()}: the stage's working folder {folder} is not "
                 "reachable there; workers need the repository at the same path (shared file "
                 f"system) ({exc})") from exc
     return fn(item)
@@ -70,7 +70,9 @@ def map_progress(fn: Callable[..., Any], items: Sequence[Any], jobs: int = 1, de
     items = list(items)
     if jobs <= 1 and backend == "loky":
         return [fn(item) for item in tqdm(items, desc=desc, unit="clip")]
-    if backend == "dask":
+    if not (backend == "loky" and prefer == "threads"):
+        # Dask workers start elsewhere, and loky reuses worker processes across calls made from
+        # one interpreter (tests, notebooks) whose working folder may have changed since.
         fn = functools.partial(in_folder, fn, os.getcwd())
     with compute_backend(backend, scheduler_address):
         par = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator",
