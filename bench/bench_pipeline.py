@@ -84,8 +84,11 @@ def main() -> int:
               f"{(clips / s if per_clip and s else float('nan')):8.2f} "
               f"{(frames / s if per_clip and s else float('nan')):9.1f}")
     print(f"total dvc repro: {total:.1f} s")
+    noop, _ = run_timed(["dvc", "repro"], repo)
+    status, _ = run_timed(["dvc", "status"], repo)
+    print(f"no-op dvc repro: {noop:.2f} s; dvc status: {status:.2f} s")
     print("peak memory of one stage process per group (its command from dvc.lock re-run under "
-          "/usr/bin/time -v; same inputs, same output bytes):")
+          "/usr/bin/time -v; same inputs, same model and feature bytes):")
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     for group in groups:
         if group == "demo":
@@ -94,9 +97,6 @@ def main() -> int:
         wall, out = run_timed(stage["cmd"].split(), repo)
         rss = [l for _, l in out if "Maximum resident set size" in l]
         print(f"  {name:24s} {wall:6.1f} s  {int(rss[-1].split()[-1]) / 1024:7.0f} MiB")
-    noop, _ = run_timed(["dvc", "repro"], repo)
-    status, _ = run_timed(["dvc", "status"], repo)
-    print(f"no-op dvc repro: {noop:.2f} s; dvc status: {status:.2f} s")
     full = 1440 / clips
     feats = sum(s for g, secs in groups.items() for s in secs if g not in ("train", "report", "demo"))
     print(f"projection for full RAVDESS (1440 clips, same resolution): extraction "
