@@ -33,11 +33,12 @@ def run_named(argv: list[str] | None, prog: str, doc: str, choices: Sequence[str
 
 
 def write_actor_outputs(feature: str, actor: str, records: list, n_clips: int,
-                        file_params: dict[str, Any], problems: ProblemLog, t0: float) -> int:
+                        file_params: dict[str, Any], problems: ProblemLog, t0: float,
+                        where: str = "") -> int:
     """Write one actor's feature file and problems CSV, print a summary; returns records written."""
     out = write_feature_file(feature_file(feature, actor), feature, records, file_params,
                              actor=int(actor))
     problems.write(problems_csv(f"{feature}/{actor_dir(actor)}"))
-    print(f"{feature} {actor_dir(actor)}: {len(records)}/{n_clips} clips -> {out} "
+    print(f"{feature} {actor_dir(actor)}: {len(records)}/{n_clips} clips -> {out}{where} "
           f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
     return len(records)

@@ -19,12 +19,18 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from features.checkpoints import resolve_checkpoint, resolve_device, set_threads
-from features.params import ParamsError, get, load_params
 from features.parallel import compute_settings
-from features.paths import actor_dir, feature_file, problems_csv
+from features.params import ParamsError, get, load_params
+from features.paths import actor_dir, feature_file
 from features.problems import ProblemLog
 from features.resnet import EYES_MODES, clip_vectors, image_normalisation, load_resnet
-from features.store import FeatureRecord, StoreError, list_ids, read_record, write_feature_file
+from features.store import (
+    FeatureRecord,
+    StoreError,
+    list_ids,
+    read_record,
+)
+from stages.cli import write_actor_outputs
 
 FEATURES = ("resnet_face", "resnet_eyes", "resnet_mouth")
 
@@ -84,11 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     file_params = {"features": {"resnet": cfg}, "mean": mean.tolist(), "std": std.tolist(),
                    "dims": int(records[0].data.shape[1]) if records else 0}
-    out = write_feature_file(feature_file(feature, args.actor), feature, records, file_params,
-                             actor=int(args.actor))
-    problems.write(problems_csv(f"{feature}/{actor}"))
-    print(f"{feature} {actor}: {len(records)}/{len(ids)} clips -> {out} on {device} "
-          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
+    write_actor_outputs(feature, args.actor, records, len(ids), file_params, problems, t0,
+                        where=f" on {device}")
     return 0
 
 

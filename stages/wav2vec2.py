@@ -23,13 +23,20 @@ from tqdm.auto import tqdm
 from features.audio import pad_note, try_middle_audio, valid_frames
 from features.checkpoints import resolve_checkpoint, resolve_device, set_threads
 from features.manifest import read_manifest
-from features.params import ParamsError, get, load_params
 from features.parallel import compute_settings, map_progress
-from features.paths import actor_dir, feature_file, problems_csv
+from features.params import ParamsError, get, load_params
+from features.paths import actor_dir
 from features.problems import ProblemLog
-from features.store import FeatureRecord, write_feature_file
-from features.wav2vec2 import (check_output, frame_centres, load_wav2vec2, parse_output, resample,
-                               wav2vec2_batch)
+from features.store import FeatureRecord
+from features.wav2vec2 import (
+    check_output,
+    frame_centres,
+    load_wav2vec2,
+    parse_output,
+    resample,
+    wav2vec2_batch,
+)
+from stages.cli import write_actor_outputs
 
 
 def decode_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -123,11 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     file_params = {"features": {"wav2vec2": cfg, "audio": audio}, "output": str(output),
                    "hidden_size": int(model.config.hidden_size),
                    "num_hidden_layers": int(model.config.num_hidden_layers)}
-    out = write_feature_file(feature_file(feature, actor_arg), feature, records, file_params,
-                             actor=int(actor_arg))
-    problems.write(problems_csv(f"{feature}/{actor}"))
-    print(f"{feature} {actor}: {len(records)}/{len(jobs)} clips -> {out} on {device} "
-          f"({len(problems.items)} problems, {time.perf_counter() - t0:.1f} s)")
+    write_actor_outputs(feature, actor_arg, records, len(jobs), file_params, problems, t0,
+                        where=f" on {device}")
     return 0
 
 
