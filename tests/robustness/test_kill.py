@@ -113,8 +113,14 @@ def test_crops_killed_while_writing_hdf5(actor, monkeypatch, tmp_path):
     env = {**stage_env(), "TMPDIR": str(scratch)}
 
     def writing(pid: int) -> bool:
-        return any(p.stat().st_size > 0 for c in CROPS
-                   for p in Path("data/features", c).glob(f".Actor_01.h5.tmp-{pid}-*.h5"))
+        for c in CROPS:
+            for p in Path("data/features", c).glob(f".Actor_01.h5.tmp-{pid}-*.h5"):
+                try:
+                    if p.stat().st_size > 0:
+                        return True
+                except FileNotFoundError:       # renamed into place between glob and stat
+                    continue
+        return False
 
     pid, ran = _kill_when(stage_cmd("crops", "01"), writing, tmp_path / "crops.log", env)
     temps = [p for p in hidden_files(Path("data")) if p.is_file()]
