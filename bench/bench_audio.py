@@ -7,16 +7,16 @@
 Writes ``--clips`` synthetic RAVDESS-like mp4 clips (AAC 48 kHz stereo, 32x24 test video) into a
 temporary folder, then times, in this process with ``--threads`` torch threads:
 
-* ``decode``: ffmpeg -> the 140 800 middle mono samples (:func:`features.audio.middle_audio`);
+* ``decode``: ffmpeg -> the 140 800 middle mono samples (:func:`features.media.audio.middle_audio`);
 * ``lms`` / ``mfcc``: the spectral features of the decoded samples (params.yaml settings), one
   torch thread as in the audio stage (whose parallelism is ``compute.jobs`` processes);
-* ``w2v``: Wav2Vec2 transformer output (``features.wav2vec2.wav2vec2_batch``, the stage's code
+* ``w2v``: Wav2Vec2 transformer output (``features.learnt.wav2vec2.wav2vec2_batch``, the stage's code
   path, batches of ``--batch`` clips) for a model built from the real wav2vec2-base configuration
   (hidden 768, 12 layers, default conv stack) and/or wav2vec2-large (-lv60 layout: hidden 1024,
   24 layers, stable layer norm) with random weights: speed does not depend on the weights;
 * ``resnet``: ResNet-18 (the microsoft/resnet-18 layout: basic blocks [2, 2, 2, 2], widths 64..512)
   with random weights on ``--resnet-clips`` clips of 88 random face (224 x 224), mouth
-  (110 x 180) and eye-pair (2 x 128 x 128) crops (``features.resnet.clip_vectors``).
+  (110 x 180) and eye-pair (2 x 128 x 128) crops (``features.learnt.resnet.clip_vectors``).
 
 Peak memory is the process's maximum resident set size after each phase (cumulative), and the
 CUDA peak allocation when the model runs on a GPU.
@@ -37,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from features.audio import middle_audio, write_audio  # noqa: E402
-from features.checkpoints import resolve_device, set_threads  # noqa: E402
-from features.params import load_params  # noqa: E402
-from features.spectral import spectral_feature  # noqa: E402
-from features.wav2vec2 import resample, wav2vec2_batch  # noqa: E402
+from features.media.audio import middle_audio, write_audio  # noqa: E402
+from features.core.devices import resolve_device, set_threads  # noqa: E402
+from features.core.config import load_params  # noqa: E402
+from features.audio.spectral import spectral_feature  # noqa: E402
+from features.learnt.wav2vec2 import resample, wav2vec2_batch  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -152,7 +152,7 @@ def main() -> None:
 def bench_resnet(args: argparse.Namespace) -> None:
     from transformers import ResNetConfig, ResNetModel
 
-    from features.resnet import IMAGENET_MEAN, IMAGENET_STD, clip_vectors
+    from features.learnt.resnet import IMAGENET_MEAN, IMAGENET_STD, clip_vectors
 
     set_threads(args.threads)
     device = resolve_device(args.device)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import copy_project, set_params  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.conftest import copy_project, set_params  # noqa: E402
 
 
 def run_timed(cmd: list[str], cwd: Path) -> tuple[float, list[tuple[float, str]]]:

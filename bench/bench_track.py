@@ -1,11 +1,11 @@
 """Benchmark of the embedded tracker: accuracy against truth, speed against decoding, memory.
 
-Accuracy (NME / detection rate / jitter, ``features.tracker.score``) on
+Accuracy (NME / detection rate / jitter, ``tests.helpers.landmark_scores``) on
 
 * the demo corpus (``features.demo.corpus.generate_corpus``, ground truth landmarks), generated
   into a temporary folder at ``--width x --height`` unless ``--corpus``/``--truth`` point at an
   existing one;
-* synthetic clips (``features.tracker.synthetic``: the portrait under a known affine motion, with
+* synthetic clips (``tests.helpers.synthetic_faces``: the portrait under a known affine motion, with
   a stretch of frames without a face, so the detection rate and false tracks are exercised).
 
 Speed, single core: OpenCV runs with one thread (``cv2.setNumThreads(1)``, FFmpeg decoding with
@@ -38,11 +38,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.openface import write_openface  # noqa: E402
+from features.tracks.openface import write_openface  # noqa: E402
 from features.tracker.embedded import TrackerSettings, track_video  # noqa: E402
-from features.tracker.score import combine_scores, score_landmarks  # noqa: E402
-from features.tracker.synthetic import render_clip  # noqa: E402
-from features.video import ffmpeg_exe, iter_frames  # noqa: E402
+from tests.helpers.landmark_scores import combine_scores, score_landmarks  # noqa: E402
+from tests.helpers.synthetic_faces import render_clip  # noqa: E402
+from features.media.video import ffmpeg_exe, iter_frames  # noqa: E402
 
 
 def cpu_self() -> float:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.params import load_params  # noqa: E402
+from features.core.config import load_params  # noqa: E402
 from models.data import fold_split  # noqa: E402
 from models.folds import predictions_frame, run_fold  # noqa: E402
 from models.hparams import resolve_experiment  # noqa: E402
 from models.metrics import fold_scores  # noqa: E402
-from models.synthetic import synthetic_manifest, write_synthetic_features  # noqa: E402
+from tests.helpers.synthetic_features import synthetic_manifest, write_synthetic_features  # noqa: E402
 
 
 def main() -> None:

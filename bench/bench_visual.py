@@ -26,8 +26,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from conftest import make_clip  # noqa: E402
 from test_kpd_stages import ACTOR, build_actor  # noqa: E402
 
-from features.paths import feature_file  # noqa: E402
-from features.store import list_ids  # noqa: E402
+from features.core.paths import feature_file  # noqa: E402
+from features.core.store import list_ids  # noqa: E402
 
 RUNS = [("crops", ["ACTOR"], ["crops_eyes", "crops_mouth", "crops_face"]),
         ("kpd", ["face", "ACTOR"], ["kpd_face"]), ("kpd", ["eyes", "ACTOR"], ["kpd_eyes"]),

@@ -19,11 +19,11 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from features.fingerprint import sha256_file
-from features.manifest import COLUMNS
-from features.problems import ProblemLog
-from features.ravdess import NameError_, fold_of_actor, neutral_reference_id, parse_name, validate_folds
-from features.video import VideoError, probe_media
+from features.core.hashing import sha256_file
+from features.core.manifest import COLUMNS
+from features.core.problems import ProblemLog
+from features.core.ravdess import NameError_, fold_of_actor, neutral_reference_id, parse_name, validate_folds
+from features.media.video import VideoError, probe_media
 
 MEDIA = {"video": {"suffixes": {".mp4"}, "modality": 1},
          "audio": {"suffixes": {".wav"}, "modality": 3}}

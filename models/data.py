@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.paths import FEATURES_DIR, feature_file
-from features.store import StoreError, list_ids, read_features
+from features.core.paths import FEATURES_DIR, feature_file
+from features.core.store import StoreError, list_ids, read_features
 
 
 def fold_split(manifest: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from features.paths import FEATURES_DIR
-from features.ravdess import EMOTION_NAMES
+from features.core.paths import FEATURES_DIR
+from features.core.ravdess import EMOTION_NAMES
 from models.data import Standardiser, inner_validation_actors, load_feature, missing_clips
 from models.hparams import Experiment
 from models.multinet import MultiNet
-from models.training import (TrainResult, build_model, fit, predict_proba, resolve_device,
-                             seed_everything)
+from features.core.devices import resolve_device
+from models.training import TrainResult, build_model, fit, predict_proba, seed_everything
 
 
 def task_labels(exp: Experiment, rows: pd.DataFrame) -> np.ndarray:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from features.paths import FEATURES_DIR
+from features.core.paths import FEATURES_DIR
 from models.folds import drop_missing, predictions_frame, run_fold
 from models.hparams import Experiment
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from features.ravdess import EMOTION_NAMES
+from features.core.ravdess import EMOTION_NAMES
 
 # feature -> (lr multiclass, lr binary, batch, epochs, scales)   [Table C.1]
 TABLE_C1: dict[str, tuple[float, float, int, int, int]] = {

@@ -26,6 +26,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+from features.core.devices import resolve_device
 from torch import nn
 
 from models.hparams import Experiment
@@ -39,15 +41,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def smooth_targets(labels: np.ndarray, n_classes: int, eps: float = 0.1) -> np.ndarray:

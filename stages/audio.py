@@ -2,8 +2,8 @@
 
 Clips of one actor (manifest slice) -> ``data/features/<feature>/Actor_XX.h5`` (LMS ``(88, 24)``
 or MFCC ``(88, 39)`` float32 per clip) and ``reports/problems/<feature>/Actor_XX.csv``. Decoding
-and the 140 800 middle samples in :mod:`features.audio`, the spectral maths in
-:mod:`features.spectral`. A clip without audio is reported and skipped (``dataset.on_error:
+and the 140 800 middle samples in :mod:`features.media.audio`, the spectral maths in
+:mod:`features.audio.spectral`. A clip without audio is reported and skipped (``dataset.on_error:
 skip``) or stops the stage (``fail``); a short clip is zero-padded, reported, and its frames
 centred in the padding are marked invalid.
 """
@@ -17,14 +17,14 @@ from typing import Any
 
 import torch
 
-from features.audio import pad_note, try_middle_audio, valid_frames
-from features.manifest import read_manifest
-from features.parallel import compute_settings, map_progress
-from features.params import get
-from features.paths import actor_dir
-from features.problems import ProblemLog, collect
-from features.spectral import spectral_centres, spectral_feature
-from features.store import FeatureRecord
+from features.media.audio import pad_note, try_middle_audio, valid_frames
+from features.core.manifest import read_manifest
+from features.core.parallel import compute_settings, map_progress
+from features.core.config import get
+from features.core.paths import actor_dir
+from features.core.problems import ProblemLog, collect
+from features.audio.spectral import spectral_centres, spectral_feature
+from features.core.store import FeatureRecord
 from stages.cli import run_named, write_actor_outputs
 
 FEATURES = ("lms", "mfcc")

@@ -6,10 +6,10 @@ import argparse
 import time
 from typing import Any, Callable, Sequence
 
-from features.params import load_params
-from features.paths import actor_dir, feature_file, problems_csv
-from features.problems import ProblemLog
-from features.store import write_feature_file
+from features.core.config import load_params
+from features.core.paths import actor_dir, feature_file, problems_csv
+from features.core.problems import ProblemLog
+from features.core.store import write_feature_file
 
 
 def run_named(argv: list[str] | None, prog: str, doc: str, choices: Sequence[str],

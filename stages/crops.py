@@ -4,7 +4,7 @@ Videos + OpenFace CSVs of one actor -> ``data/features/crops_eyes/Actor_XX.h5``
 ((88, 2, 128, 128, 3) uint8 RGB per clip), ``crops_mouth`` ((88, 110, 180, 3)), ``crops_face``
 ((88, 224, 224, 3)) and ``reports/problems/crops/Actor_XX.csv``. Each video is decoded once, for
 the selected frames only, and all three crops are cut from the same frames (maths in
-:mod:`features.crops`). Landmarks of untracked frames are interpolated (:mod:`features.interp`).
+:mod:`features.visual.crops`). Landmarks of untracked frames are interpolated (:mod:`features.tracks.frames`).
 
 Valid masks: eyes and mouth (and the face in ``tracked`` mode) need a real, tracked, decoded
 frame; the centre face crop needs a real, decoded frame. A selected frame the video cannot
@@ -30,18 +30,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from features.atomic import remove_stale_temps, temp_prefix
-from features.crops import FACE_MODES, PADDINGS, eye_patches, face_image, mouth_patch
-from features.fingerprint import sha256_file
-from features.interp import TrackError, clip_notes, interpolate, require_blocks, select_tracked
-from features.manifest import read_manifest
-from features.openface import FEATURE_NEEDS, OpenFaceError, read_openface
-from features.params import ParamsError, get, load_params
-from features.parallel import compute_settings, map_progress
-from features.paths import actor_dir, feature_file, openface_csv, problems_csv
-from features.problems import ProblemLog
-from features.store import FeatureRecord, write_feature_file
-from features.video import VideoError, iter_frames
+from features.core.atomic import remove_stale_temps, temp_prefix
+from features.visual.crops import FACE_MODES, PADDINGS, eye_patches, face_image, mouth_patch
+from features.core.hashing import sha256_file
+from features.tracks.frames import TrackError, clip_notes, interpolate, require_blocks, select_tracked
+from features.core.manifest import read_manifest
+from features.tracks.openface import FEATURE_NEEDS, OpenFaceError, read_openface
+from features.core.config import ParamsError, get, load_params
+from features.core.parallel import compute_settings, map_progress
+from features.core.paths import actor_dir, feature_file, openface_csv, problems_csv
+from features.core.problems import ProblemLog
+from features.core.store import FeatureRecord, write_feature_file
+from features.media.video import VideoError, iter_frames
 
 CROPS = ("crops_eyes", "crops_mouth", "crops_face")
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)

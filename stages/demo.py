@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from features.atomic import replace_dir
+from features.core.atomic import replace_dir
 from features.demo.corpus import SIZES, generate_corpus
-from features.params import ParamsError, get, load_params
-from features.paths import DEMO_DIR
+from features.core.config import ParamsError, get, load_params
+from features.core.paths import DEMO_DIR
 
 
 def demo_settings(params: dict) -> dict:

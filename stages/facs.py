@@ -2,8 +2,8 @@
 
 OpenFace CSVs of one actor -> ``data/features/<feature>/Actor_XX.h5`` and
 ``reports/problems/<feature>/Actor_XX.csv``: ``au`` (88, 35), ``pose`` (88, 6), ``gaze``
-(88, 4) per frame, ``gaze_stats`` (72,) per clip. Maths in :mod:`features.facs` and
-:mod:`features.gaze`, frame handling in :mod:`features.interp`. Untracked frames are linearly
+(88, 4) per frame, ``gaze_stats`` (72,) per clip. Maths in :mod:`features.visual.au_pose` and
+:mod:`features.visual.gaze`, frame handling in :mod:`features.tracks.frames`. Untracked frames are linearly
 interpolated like the landmark features (AU presences are rounded back to 0/1) and marked
 invalid in the stored mask.
 """
@@ -18,23 +18,23 @@ from typing import Any
 
 import numpy as np
 
-from features.facs import AU_NAMES, POSE_NAMES, au_features, pose_features
-from features.fingerprint import sha256_file
-from features.gaze import GAZE_FRAME_NAMES, GAZE_STAT_NAMES, gaze_frames, gaze_stats
-from features.interp import (
+from features.visual.au_pose import AU_NAMES, POSE_NAMES, au_features, pose_features
+from features.core.hashing import sha256_file
+from features.visual.gaze import GAZE_FRAME_NAMES, GAZE_STAT_NAMES, gaze_frames, gaze_stats
+from features.tracks.frames import (
     TrackError,
     clip_notes,
     interpolate,
     require_blocks,
     select_tracked,
 )
-from features.manifest import read_manifest
-from features.openface import AU_R, FEATURE_NEEDS, OpenFaceError, read_openface
-from features.parallel import compute_settings, map_progress
-from features.params import get
-from features.paths import actor_dir, openface_csv
-from features.problems import ProblemLog, collect
-from features.store import FeatureRecord
+from features.core.manifest import read_manifest
+from features.tracks.openface import AU_R, FEATURE_NEEDS, OpenFaceError, read_openface
+from features.core.parallel import compute_settings, map_progress
+from features.core.config import get
+from features.core.paths import actor_dir, openface_csv
+from features.core.problems import ProblemLog, collect
+from features.core.store import FeatureRecord
 from stages.cli import run_named, write_actor_outputs
 
 FEATURES = ("au", "pose", "gaze", "gaze_stats")

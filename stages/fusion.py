@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.atomic import atomic_path
-from features.manifest import read_manifest
-from features.params import get, load_params
-from features.paths import DATA, FEATURES_DIR, REPORTS
-from features.problems import ProblemLog
+from features.core.atomic import atomic_path
+from features.core.manifest import read_manifest
+from features.core.config import get, load_params
+from features.core.paths import DATA, FEATURES_DIR, REPORTS
+from features.core.problems import ProblemLog
 from models.fusion import fuse_fold, member_posteriors, parse_member
 from models.hparams import resolve_experiment
 from models.metrics import fold_scores, summarise

@@ -9,13 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from features.atomic import atomic_path, replace_dir
+from features.core.atomic import atomic_path, replace_dir
 from features.ingest import build_manifest
-from features.manifest import MANIFEST_BY_ACTOR, actor_manifest_path
-from features.params import ParamsError, actor_ids, get, load_params
-from features.parallel import compute_settings, map_progress
-from features.paths import DATA, MANIFEST, REPORTS, problems_csv
-from features.problems import ProblemLog
+from features.core.manifest import MANIFEST_BY_ACTOR, actor_manifest_path
+from features.core.config import ParamsError, actor_ids, get, load_params
+from features.core.parallel import compute_settings, map_progress
+from features.core.paths import DATA, MANIFEST, REPORTS, problems_csv
+from features.core.problems import ProblemLog
 
 RAW_DIR = DATA / "raw"
 SUMMARY = REPORTS / "ingest.json"

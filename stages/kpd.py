@@ -2,8 +2,8 @@
 
 OpenFace CSVs of one actor -> ``data/features/kpd_<kind>/Actor_XX.h5`` ((88, 780) face or
 (88, 179) eyes per clip, float32) and ``reports/problems/kpd_<kind>/Actor_XX.csv``. Maths in
-:mod:`features.kpd`, reference frames in :mod:`features.neutral`, frame handling in
-:mod:`features.interp`.
+:mod:`features.visual.kpd`, reference frames in :mod:`features.tracks.neutral`, frame handling in
+:mod:`features.tracks.frames`.
 
 ``kpd.neutral_fallback`` (``same_video`` or ``error``) says what happens to a clip whose neutral
 reference clip is missing (no neutral_ref in the manifest, no CSV, or no tracked frame) under
@@ -20,29 +20,29 @@ from typing import Any
 
 import numpy as np
 
-from features.fingerprint import sha256_file
-from features.interp import (
+from features.core.hashing import sha256_file
+from features.tracks.frames import (
     TrackError,
     clip_notes,
     interpolate,
     require_blocks,
     select_tracked,
 )
-from features.kpd import (
+from features.visual.kpd import (
     NORMALISATIONS,
     face_landmarks,
     kpd_dims,
     kpd_distances,
     kpd_features,
 )
-from features.manifest import read_manifest
-from features.neutral import most_neutral_row
-from features.openface import FEATURE_NEEDS, OpenFaceError, read_openface
-from features.parallel import compute_settings, map_progress
-from features.params import ParamsError, get
-from features.paths import actor_dir, openface_csv
-from features.problems import ProblemLog, collect
-from features.store import FeatureRecord
+from features.core.manifest import read_manifest
+from features.tracks.neutral import most_neutral_row
+from features.tracks.openface import FEATURE_NEEDS, OpenFaceError, read_openface
+from features.core.parallel import compute_settings, map_progress
+from features.core.config import ParamsError, get
+from features.core.paths import actor_dir, openface_csv
+from features.core.problems import ProblemLog, collect
+from features.core.store import FeatureRecord
 from stages.cli import run_named, write_actor_outputs
 
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)

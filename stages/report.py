@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.atomic import atomic_path
-from features.params import get, load_params
-from features.paths import METRICS, PLOTS_DIR, PREDICTIONS_DIR, REPORTS
+from features.core.atomic import atomic_path
+from features.core.config import get, load_params
+from features.core.paths import METRICS, PLOTS_DIR, PREDICTIONS_DIR, REPORTS
 from models.hparams import resolve_experiment
 from models.metrics import confusion_records, fold_scores, summarise
 from models.reporting import comparison_markdown, plot_confusion, plot_f1

@@ -18,13 +18,14 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from features.checkpoints import resolve_checkpoint, resolve_device, set_threads
-from features.parallel import compute_settings
-from features.params import ParamsError, get, load_params
-from features.paths import actor_dir, feature_file
-from features.problems import ProblemLog
-from features.resnet import EYES_MODES, clip_vectors, image_normalisation, load_resnet
-from features.store import (
+from features.core.devices import resolve_device, set_threads
+from features.learnt.checkpoints import resolve_checkpoint
+from features.core.parallel import compute_settings
+from features.core.config import ParamsError, get, load_params
+from features.core.paths import actor_dir, feature_file
+from features.core.problems import ProblemLog
+from features.learnt.resnet import EYES_MODES, clip_vectors, image_normalisation, load_resnet
+from features.core.store import (
     FeatureRecord,
     StoreError,
     list_ids,

@@ -15,7 +15,7 @@ Backends (``track.backend``):
 * ``precomputed``: CSVs under ``track.precomputed_dir`` (any depth), matched by video id.
 
 CSVs are written into a temporary folder beside the output and moved into place when every video
-is done (``features.atomic.replace_dir``), so a killed run never leaves a half-written folder.
+is done (``features.core.atomic.replace_dir``), so a killed run never leaves a half-written folder.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from features.atomic import remove_stale_temps, replace_dir, temp_prefix
-from features.manifest import read_manifest
-from features.params import get, load_params
-from features.parallel import compute_settings, map_progress
-from features.paths import actor_dir, openface_actor_dir, problems_csv
-from features.problems import ProblemLog
+from features.core.atomic import remove_stale_temps, replace_dir, temp_prefix
+from features.core.manifest import read_manifest
+from features.core.config import get, load_params
+from features.core.parallel import compute_settings, map_progress
+from features.core.paths import actor_dir, openface_actor_dir, problems_csv
+from features.core.problems import ProblemLog
 from features.tracker import jobs
 from features.tracker.embedded import TrackerSettings, rebase_aus
 from features.tracker.external import find_openface, index_csvs

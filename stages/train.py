@@ -26,11 +26,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from features.atomic import atomic_path, replace_dir
-from features.manifest import read_manifest
-from features.params import get, load_params
-from features.paths import FEATURES_DIR, MODELS_DIR, PREDICTIONS_DIR, REPORTS
-from features.problems import ProblemLog
+from features.core.atomic import atomic_path, replace_dir
+from features.core.manifest import read_manifest
+from features.core.config import get, load_params
+from features.core.paths import FEATURES_DIR, MODELS_DIR, PREDICTIONS_DIR, REPORTS
+from features.core.problems import ProblemLog
 from models.data import fold_split
 from models.folds import checkpoint, drop_missing, predictions_frame, run_fold
 from models.hparams import resolve_experiment

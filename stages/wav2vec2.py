@@ -20,15 +20,16 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from features.audio import pad_note, try_middle_audio, valid_frames
-from features.checkpoints import resolve_checkpoint, resolve_device, set_threads
-from features.manifest import read_manifest
-from features.parallel import compute_settings, map_progress
-from features.params import ParamsError, get, load_params
-from features.paths import actor_dir
-from features.problems import ProblemLog
-from features.store import FeatureRecord
-from features.wav2vec2 import (
+from features.media.audio import pad_note, try_middle_audio, valid_frames
+from features.core.devices import resolve_device, set_threads
+from features.learnt.checkpoints import resolve_checkpoint
+from features.core.manifest import read_manifest
+from features.core.parallel import compute_settings, map_progress
+from features.core.config import ParamsError, get, load_params
+from features.core.paths import actor_dir
+from features.core.problems import ProblemLog
+from features.core.store import FeatureRecord
+from features.learnt.wav2vec2 import (
     check_output,
     frame_centres,
     load_wav2vec2,

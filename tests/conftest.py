@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from features.video import ffmpeg_exe
+from features.media.video import ffmpeg_exe
 
 
 def make_clip(path: Path, seconds: float = 3.2, size: str = "64x48", fps: int = 30,

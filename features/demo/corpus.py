@@ -30,12 +30,12 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from features.atomic import atomic_path
+from features.core.atomic import atomic_path
 from features.demo import face as face_mod
 from features.demo import voice as voice_mod
 from features.demo.encode import write_mp4
-from features.parallel import map_progress
-from features.paths import actor_dir
+from features.core.parallel import map_progress
+from features.core.paths import actor_dir
 
 SIZES = ("tiny", "default", "full")
 ALL_ACTORS = tuple(range(1, 25))

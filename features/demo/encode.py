@@ -19,8 +19,8 @@ from typing import Iterable
 import numpy as np
 from scipy.io import wavfile
 
-from features.atomic import atomic_path
-from features.video import ffmpeg_exe
+from features.core.atomic import atomic_path
+from features.media.video import ffmpeg_exe
 
 # x264 settings: ``superfast`` keeps the default corpus fast (about 1.5 ms a 640x360 frame on one
 # core, ~120 kB a clip; ``veryfast`` halves the size for ~20 % more encoding time, ``ultrafast``

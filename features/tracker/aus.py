@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.openface import AU_C, AU_R
+from features.tracks.openface import AU_C, AU_R
 
 PRESENCE_LEVEL = 1.0          # AU*_c = 1 when the intensity reaches this level
 LIP_SUCK_FRACTION = 0.3       # AU28_c: red-lip height below this fraction of neutral

@@ -1,6 +1,6 @@
 """The embedded (offline) tracker: one video in, OpenFace's 714-column track out.
 
-Per frame (streamed with ``features.video.iter_frames``; a video is never held in memory):
+Per frame (streamed with ``features.media.video.iter_frames``; a video is never held in memory):
 
 1. *Acquire* (no face yet, or the track was lost): dlib's face detector on the frame downscaled
    by ``detect_scale`` (full resolution as a fallback on the first attempt and on every
@@ -34,7 +34,7 @@ from typing import Any, Iterable
 import cv2
 import numpy as np
 
-from features.openface import DATA_BLOCKS, OpenFaceTrack, gaze_angles
+from features.tracks.openface import DATA_BLOCKS, OpenFaceTrack, gaze_angles
 from features.tracker import aus
 from features.tracker.detect import DETECT_THRESHOLD, Detection, detect_face, detect_near
 from features.tracker.eyes import eye_geometry, eyelid_points, locate_pupil
@@ -42,7 +42,7 @@ from features.tracker.landmarks import (BoxModel, appearance, fit_landmarks, roi
                                         similarity)
 from features.tracker.models import camera_matrix, mean_face_3d
 from features.tracker.pose import PoseFit, fit_pose, lift_landmarks, pdm_rigid, to_head_frame
-from features.video import VideoError, iter_frames
+from features.media.video import VideoError, iter_frames
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@
   (OpenFace's flag names, ``RecorderOpenFaceParameters``; naming output flags turns the others
   off, so no HOG, aligned faces or tracked video are written), then takes ``<tmp>/<video stem>.csv``,
   normalises the separators to ``","`` (values are kept byte for byte), validates it with
-  :func:`features.openface.read_openface` and requires every block.
+  :func:`features.tracks.openface.read_openface` and requires every block.
 * ``precomputed``: imports ``<video id>.csv`` found at any depth under ``track.precomputed_dir``
   (the RAVDESS tracking release, an older OpenFace run, ...), validates it and normalises the
   separators the same way. Files lacking some blocks are imported as they are (the problems report
@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from features.openface import DATA_BLOCKS, OpenFaceError, OpenFaceTrack, normalise_csv_text, read_openface
+from features.tracks.openface import DATA_BLOCKS, OpenFaceError, OpenFaceTrack, normalise_csv_text, read_openface
 
 OPENFACE_FLAGS = ["-2Dfp", "-3Dfp", "-pdmparams", "-pose", "-aus", "-gaze"]
 STDERR_TAIL = 1500  # characters of OpenFace's stderr quoted in an error

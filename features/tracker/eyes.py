@@ -1,6 +1,6 @@
 """OpenFace's 56 eye landmarks and gaze, from the 68 face landmarks, the image and the head pose.
 
-Layout (OpenFace's eye model, see ``features.openface``): eye 0 = columns 0-27 (the eye on the
+Layout (OpenFace's eye model, see ``features.tracks.openface``): eye 0 = columns 0-27 (the eye on the
 image's left, face landmarks 36-41), eye 1 = columns 28-55 (42-47); per eye 0-7 iris contour,
 8-19 eyelid contour, 20-27 pupil contour.
 
@@ -19,7 +19,7 @@ Method, per eye and frame:
 * pupil (3D): the camera ray through the 2D pupil meets the eyeball sphere (nearest hit; when the
   ray misses, the sphere point closest to it), as OpenFace intersects the ray to its pupil.
 * gaze vector: unit vector from the eyeball centre to the 3D pupil (camera axes); gaze angles from
-  the two eyes' mean vector as OpenFace (``features.openface.gaze_angles``).
+  the two eyes' mean vector as OpenFace (``features.tracks.openface.gaze_angles``).
 * iris / pupil contours (0-7, 20-27): circles of radius :data:`IRIS_RADIUS_MM` and
   :data:`PUPIL_RADIUS_MM` on the eyeball sphere, centred on the gaze axis, 8 points each starting
   towards the image's right and turning counter-clockwise as seen in the image; 2D = projection.

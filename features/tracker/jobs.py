@@ -20,10 +20,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from features.openface import OpenFaceError, write_openface
+from features.tracks.openface import OpenFaceError, write_openface
 from features.tracker.embedded import EmbeddedResult, TrackerSettings, track_video
 from features.tracker.external import OpenFaceBinaryError, import_precomputed, run_openface
-from features.video import VideoError
+from features.media.video import VideoError
 
 
 @dataclasses.dataclass

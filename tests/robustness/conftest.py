@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from robustness.corpus import MIN_FRAMES, build_corpus
-from robustness.media import write_params
+from tests.robustness.corpus import MIN_FRAMES, build_corpus
+from tests.robustness.media import write_params
 
 # The stages in pipeline order, as `python -m stages.<name> <args>` would run them.
 CHAIN = [("ingest", []), ("track", ["01"]), ("kpd", ["face", "01"]), ("kpd", ["eyes", "01"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from robustness.media import face_clip, moov_first, truncate
+from tests.robustness.media import face_clip, moov_first, truncate
 
 # video ids of actor 01 (statement 1, repetition 1 unless said otherwise)
 NEUTRAL = "01-01-01-01-01-01-01"    # neutral reference clip, stereo

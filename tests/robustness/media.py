@@ -1,7 +1,7 @@
 """Real small inputs for the robustness and scale-out tests: face clips with sound, broken files,
 stage working folders.
 
-Face clips show the tracker's bundled portrait (``features.tracker.synthetic``) moving in a small
+Face clips show the tracker's bundled portrait (``tests.helpers.synthetic_faces``) moving in a small
 frame, encoded with the demo corpus's mp4 writer (H.264 + AAC, moov at the end like a plain
 ffmpeg write); everything is built fresh by each test session, nothing is checked in.
 """
@@ -19,8 +19,8 @@ import numpy as np
 import yaml
 
 from features.demo.encode import write_mp4
-from features.tracker.synthetic import base_face, motion
-from features.video import ffmpeg_exe
+from tests.helpers.synthetic_faces import base_face, motion
+from features.media.video import ffmpeg_exe
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (160, 120)  # width, height: the smallest frame in which dlib still finds the portrait

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.openface import read_openface
-from features.problems import read_problems
-from features.store import list_ids, read_record
-from robustness.corpus import (CUT_FAST, CUT_FAST_HEADER_FRAMES, CUT_PLAIN, EMPTY, KEPT,
+from features.tracks.openface import read_openface
+from features.core.problems import read_problems
+from features.core.store import list_ids, read_record
+from tests.robustness.corpus import (CUT_FAST, CUT_FAST_HEADER_FRAMES, CUT_PLAIN, EMPTY, KEPT,
                                MIN_FRAMES, MISLABELLED, MONO, NEUTRAL, NO_AUDIO, NO_FACE, SHORT,
                                TOO_SHORT)
-from robustness.media import hidden_files
+from tests.robustness.media import hidden_files
 
 COPY = "Actor_01 copy"
 

@@ -3,7 +3,7 @@
 A kill cannot be caught, so nothing of the stage's own clean-up runs. The documented outcome:
 no partial or corrupt file ever sits under a final output name (outputs are written under
 temporary names ``.<name>.tmp-<pid>...`` and renamed when complete), the next run completes, and
-it removes the temporary files the killed run left behind (``features.atomic.remove_stale_temps``),
+it removes the temporary files the killed run left behind (``features.core.atomic.remove_stale_temps``),
 so they neither pile up nor change the hash of a folder a DVC stage depends on (training depends
 on the whole of ``data/features``).
 """
@@ -20,10 +20,10 @@ from typing import Callable
 import h5py
 import pytest
 
-from features.openface import read_openface
-from features.store import list_ids, read_record
-from robustness.conftest import run_stage
-from robustness.media import face_clip, hidden_files, stage_cmd, stage_env, write_params
+from features.tracks.openface import read_openface
+from features.core.store import list_ids, read_record
+from tests.robustness.conftest import run_stage
+from tests.robustness.media import face_clip, hidden_files, stage_cmd, stage_env, write_params
 
 pytestmark = pytest.mark.slow
 

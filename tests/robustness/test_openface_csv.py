@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.openface import BLOCKS, OpenFaceError
-from features.problems import read_problems
-from features.store import list_ids
-from robustness.conftest import run_stage
-from robustness.corpus import KEPT, MONO, NO_FACE
-from robustness.media import hidden_files, stage_cmd, stage_env
+from features.tracks.openface import BLOCKS, OpenFaceError
+from features.core.problems import read_problems
+from features.core.store import list_ids
+from tests.robustness.conftest import run_stage
+from tests.robustness.corpus import KEPT, MONO, NO_FACE
+from tests.robustness.media import hidden_files, stage_cmd, stage_env
 
 CSV = Path("data/openface/Actor_01") / f"{MONO}.csv"
 KPD = Path("data/features/kpd_face/Actor_01.h5")
@@ -48,7 +48,7 @@ def test_missing_block_stops_the_stage_naming_block_and_file(pipeline_copy):
                           env=stage_env(), timeout=120)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("features.openface.OpenFaceError: kpd_face needs au_r") and str(CSV) in last
+    assert last.startswith("features.tracks.openface.OpenFaceError: kpd_face needs au_r") and str(CSV) in last
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -1,4 +1,4 @@
-"""features.atomic.remove_stale_temps: leftovers of dead writers go, a live writer's stay."""
+"""features.core.atomic.remove_stale_temps: leftovers of dead writers go, a live writer's stay."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from features.atomic import atomic_path, remove_stale_temps, temp_prefix
+from features.core.atomic import atomic_path, remove_stale_temps, temp_prefix
 
 
 def _dead_pid() -> int:

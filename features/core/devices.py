@@ -1,0 +1,22 @@
+"""Where torch runs: the device for a ``device`` setting and the CPU thread count."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(setting: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given (error if absent)."""
+    setting = str(setting or "auto")
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(setting)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {setting!r} requested but CUDA is not available "
+                           "(use device: auto or cpu)")
+    return device
+
+
+def set_threads(jobs: int) -> None:
+    """Torch intra-op threads for CPU inference from ``compute.jobs`` (at least 1)."""
+    torch.set_num_threads(max(1, int(jobs)))

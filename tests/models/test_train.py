@@ -1,0 +1,243 @@
+"""Training recipe, folds, hyperparameters, standardisation and the train stage on synthetic features."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from features.core.ravdess import PAPER_FOLDS
+from models.data import Standardiser, fold_split, inner_validation_actors, load_feature
+from models.folds import load_checkpoint, predictions_frame, run_fold
+from models.hparams import ExperimentError, resolve_experiment
+from models.metrics import fold_scores
+from tests.helpers.synthetic_features import synthetic_manifest, write_synthetic_features
+from models.training import class_weights, smooth_targets, smoothed_loss
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"epochs": 12, "filters": 8, "scales": 3, "layers": 2, "batch_size": 32, "threads": 1,
+        "mlp_hidden": [16, 16], "lr": 0.005}
+
+
+def _train_params(**over) -> dict:
+    train = dict(yaml.safe_load((REPO / "params.yaml").read_text())["train"])
+    train.update(TINY)
+    train.update(over)
+    return train
+
+
+def test_label_smoothing_values():
+    t = smooth_targets(np.array([0, 3]), 8, 0.1)
+    assert t.shape == (2, 8)
+    assert np.isclose(t[0, 0], 0.9125) and np.isclose(t[1, 3], 0.9125)
+    assert np.allclose(np.delete(t[0], 0), 0.0125)
+    assert np.allclose(t.sum(1), 1.0)
+    logits = torch.randn(2, 8)
+    manual = -(torch.from_numpy(t) * torch.log_softmax(logits, 1)).sum(1).mean()
+    assert torch.isclose(smoothed_loss(logits, torch.from_numpy(t)), manual)
+
+
+def test_binary_class_weights():
+    y = np.array([1] * 10 + [0] * 70)
+    w = class_weights(y, 2)
+    assert np.allclose(w, [80 / (2 * 70), 80 / (2 * 10)])
+    # Houmard eq. 6.3 on the full corpus: 1440 clips, 192 of one (non-neutral) emotion
+    y = np.array([1] * 192 + [0] * 1248)
+    assert np.allclose(class_weights(y, 2), [720 / 1248, 720 / 192])
+    with pytest.raises(ValueError, match="no training sample"):
+        class_weights(np.zeros(5, int), 2)
+    # the weighted loss multiplies each sample's loss by its class weight
+    logits = torch.zeros(2, 2)
+    t = torch.from_numpy(smooth_targets(np.array([0, 1]), 2))
+    plain = smoothed_loss(logits, t)
+    assert torch.isclose(smoothed_loss(logits, t, torch.tensor([2.0, 2.0])), 2 * plain)
+
+
+def test_fold_splits_are_actor_independent():
+    m = synthetic_manifest(list(range(1, 25)), 16)
+    seen_test = []
+    for k, actors in enumerate(PAPER_FOLDS):
+        train, test = fold_split(m, k)
+        assert set(test["actor"]) == set(actors)
+        assert not set(train["actor"]) & set(test["actor"])
+        assert len(train) + len(test) == len(m)
+        seen_test += sorted(set(test["actor"]))
+    assert sorted(seen_test) == list(range(1, 25))
+    bad = m.copy()
+    bad.loc[bad.index[0], "fold"] = 3          # one clip of actor 1 moved to another fold
+    with pytest.raises(ValueError, match="both train and test"):
+        fold_split(bad, 3)
+
+
+def test_inner_validation_actors_are_one_male_one_female():
+    picked = inner_validation_actors(list(range(1, 21)), 2, seed=0)
+    assert len(picked) == 2 and {a % 2 for a in picked} == {0, 1}
+    assert picked == inner_validation_actors(list(range(1, 21)), 2, seed=0)
+    with pytest.raises(ValueError):
+        inner_validation_actors([1, 2], 2, seed=0)
+
+
+def test_paper_hyperparameters_and_overrides():
+    nulls = {k: None for k in ("epochs", "lr", "batch_size", "filters", "scales", "layers",
+                               "kernel_size", "dropout")}
+    e = resolve_experiment({"modalities": ["lms"], **nulls})
+    assert (e.lr, e.batch_size, e.epochs) == (1e-3, 64, 100)
+    assert e.trunks["lms"] == {"filters": 64, "scales": 7, "layers": 3, "kernel_size": 2, "dropout": 0.1}
+    assert e.adam_betas == (0.93, 0.98) and e.adam_eps == 1e-8 and e.label_smoothing == 0.1
+    assert resolve_experiment({"modalities": ["kpd_face"], "task": "binary", "target": "sad",
+                               **nulls}).lr == 2e-4
+    assert resolve_experiment({"modalities": ["kpd_face"], **nulls}).lr == 5e-4
+    assert resolve_experiment({"modalities": ["pose"], **nulls}).trunks["pose"]["scales"] == 8
+    assert resolve_experiment({"modalities": ["au"], **nulls}).epochs == 40
+    e = resolve_experiment({"modalities": ["wav2vec2"], **nulls})
+    assert (e.lr, e.batch_size, e.trunks["wav2vec2"]["scales"]) == (5e-5, 16, 8)
+    assert resolve_experiment({"modalities": ["resnet_eyes"], **nulls}).trunks["resnet_eyes"]["filters"] == 32
+    e = resolve_experiment({"modalities": ["lms", "kpd_face"], **nulls})
+    assert (e.lr, e.batch_size, e.epochs) == (2e-3, 64, 100)
+    assert all(t["scales"] == 7 and t["filters"] == 64 for t in e.trunks.values())
+    assert "multimodal with LMS" in e.sources["lr"]
+    e = resolve_experiment({"modalities": ["wav2vec2", "kpd_face"], **nulls})
+    assert e.lr == 1e-4
+    e = resolve_experiment({"modalities": ["lms", "kpd_eyes"], **nulls})
+    assert all(t["filters"] == 32 for t in e.trunks.values())
+    # params override the paper, per_modality overrides both
+    e = resolve_experiment({"modalities": ["lms", "kpd_face"], **nulls, "epochs": 7, "scales": 5,
+                            "per_modality": {"lms": {"scales": 4}}})
+    assert e.epochs == 7 and e.sources["epochs"] == "params"
+    assert e.trunks["lms"]["scales"] == 4 and e.trunks["kpd_face"]["scales"] == 5
+    b = resolve_experiment({"modalities": ["lms"], "task": "binary", "target": "angry"})
+    assert b.class_names == ["not_angry", "angry"] and b.n_classes == 2
+    for bad, match in [({"modalities": []}, "modalities"), ({"modalities": ["smell"]}, "unknown"),
+                       ({"modalities": ["lms"], "task": "binary", "target": "bored"}, "target"),
+                       ({"modalities": ["lms"], "selection": "best"}, "selection"),
+                       ({"modalities": ["lms"], "per_modality": {"lms": {"depth": 2}}}, "unknown keys")]:
+        with pytest.raises(ExperimentError, match=match):
+            resolve_experiment(bad)
+
+
+def test_standardiser_uses_training_statistics_and_is_nan_safe():
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 2.0, size=(50, 10, 3)).astype(np.float32)
+    x[0, 0, 0] = np.nan
+    x[1, 1, 1] = np.inf
+    x[:, :, 2] = 7.0                                   # constant dimension
+    mask = np.ones((50, 10), bool)
+    mask[2, :5] = False
+    x[2, :5] = 1e6                                     # invalid frames must not count
+    s = Standardiser.fit(x, mask)
+    assert np.allclose(s.mean[:2], 5.0, atol=0.3) and np.allclose(s.std[:2], 2.0, atol=0.3)
+    assert s.mean[2] == 7.0 and s.std[2] == 1.0
+    z = s.transform(x, mask)
+    assert np.isfinite(z).all() and z[0, 0, 0] == 0 and z[1, 1, 1] == 0
+    assert (z[2, :5] == 0).all() and (z[:, :, 2] == 0).all()
+    test = np.full((1, 10, 3), 5.0, np.float32)        # transformed with the training statistics
+    assert np.allclose(s.transform(test)[..., 0], (5.0 - s.mean[0]) / s.std[0])
+
+
+def test_load_feature_rejects_non_sequences(tmp_path):
+    from features.core.paths import feature_file
+    from features.core.store import FeatureRecord, StoreError, write_feature_file
+    vid = "01-01-01-01-01-01-01"
+    write_feature_file(feature_file("stats", 1, tmp_path), "stats",
+                       [FeatureRecord(vid, np.zeros(12, np.float32))])
+    with pytest.raises(StoreError, match="per-clip vectors"):
+        load_feature("stats", [vid], tmp_path)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """12 actors x 16 clips: lms-shaped (88, 24) and a smaller kpd-like (88, 60) feature."""
+    root = tmp_path_factory.mktemp("features")
+    actors = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    manifest = synthetic_manifest(actors, 16)
+    write_synthetic_features(root, manifest, {"lms": (88, 24), "kpd_face": (88, 60)},
+                             amplitude=0.8, invalid_fraction=0.05)
+    return root, manifest
+
+
+def test_training_learns_the_synthetic_signal(synthetic):
+    root, manifest = synthetic
+    exp = resolve_experiment(_train_params(modalities=["lms", "kpd_face"], epochs=25))
+    train, test = fold_split(manifest, 4)              # test actors 1, 4, 9
+    run = run_fold(exp, train, test, root, log=lambda s: None)
+    preds = predictions_frame(exp, run.test_rows, run.posteriors)
+    acc = fold_scores(preds["label"], preds["predicted"], 8)["accuracy"]
+    assert acc >= 0.5, acc                             # chance is 0.125
+    assert np.allclose(run.posteriors.sum(1), 1.0)
+    losses = [h["train_loss"] for h in run.result.history]
+    assert run.result.best_epoch == int(np.argmin(losses)) + 1   # lowest training loss
+    assert losses[-1] < losses[0]
+    assert set(preds["actor"]) == {1, 4, 9} and not set(run.train_actors) & {1, 4, 9}
+
+
+def test_binary_one_vs_rest_training(synthetic):
+    root, manifest = synthetic
+    exp = resolve_experiment(_train_params(modalities=["lms"], task="binary", target="happy",
+                                           epochs=25))
+    train, test = fold_split(manifest, 0)              # test actors 2 and 5
+    run = run_fold(exp, train, test, root, log=lambda s: None)
+    preds = predictions_frame(exp, run.test_rows, run.posteriors)
+    assert list(preds.columns[-2:]) == ["p_not_happy", "p_happy"]
+    assert preds["label"].sum() == 4                   # 2 happy clips per actor
+    assert (preds.loc[preds["label"] == 1, "emotion_label"] == 2).all()
+    scores = fold_scores(preds["label"], preds["predicted"], 2)
+    assert scores["macro_f1"] > 0.7, scores            # always-"rest" would score 0.47
+
+
+def test_validation_split_selection_and_early_stopping(synthetic):
+    root, manifest = synthetic
+    exp = resolve_experiment(_train_params(modalities=["lms"], selection="val_loss", patience=2,
+                                           epochs=60, lr=0.05))
+    train, test = fold_split(manifest, 0)
+    lines: list[str] = []
+    run = run_fold(exp, train, test, root, log=lines.append)
+    assert len(run.val_actors) == 2 and {a % 2 for a in run.val_actors} == {0, 1}
+    assert not set(run.val_actors) & set(run.train_actors)
+    assert not set(run.val_actors) & {2, 5}
+    val = [h["val_loss"] for h in run.result.history]
+    assert run.result.best_epoch == int(np.argmin(val)) + 1
+    n = len(run.result.history)
+    assert run.result.stopped_early and n < 60 and n - run.result.best_epoch == 2
+    assert any("early stop" in line for line in lines)
+
+
+def _project(tmp_path: Path, manifest: pd.DataFrame, features: Path, **train) -> None:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["train"] = _train_params(**train)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (tmp_path / "data").mkdir(exist_ok=True)
+    manifest.to_parquet(tmp_path / "data/manifest.parquet", index=False)
+    shutil.copytree(features, tmp_path / "data/features")
+
+
+def test_train_stage_writes_outputs_and_reloadable_checkpoint(synthetic, tmp_path, monkeypatch):
+    from stages import train as train_stage
+    root, manifest = synthetic
+    _project(tmp_path, manifest, root, modalities=["lms"], epochs=4)
+    (tmp_path / "data/features/lms/Actor_03.h5").unlink()    # a missing feature file
+    monkeypatch.chdir(tmp_path)
+    assert train_stage.main(["1"]) == 0                      # test actors 3, 6, 7
+    preds = pd.read_parquet("data/predictions/fold_1.parquet")
+    assert set(preds["actor"]) == {6, 7} and len(preds) == 32
+    assert {"video_id", "actor", "fold", "label", "predicted", "p_neutral", "p_surprised"} <= set(preds)
+    problems = pd.read_csv("reports/problems/train/fold_1.csv")
+    assert len(problems) == 16 and problems["path"].str.contains("Actor_03.h5").all()
+    info = json.loads(Path("reports/train/fold_1.json").read_text())
+    assert info["selection"] == "train_loss" and info["n_test"] == 32 and info["n_excluded"] == 16
+    assert info["test_actors"] == [6, 7] and 3 not in info["train_actors"]
+    assert len(pd.read_csv("reports/train/fold_1_history.csv")) == 4
+    assert "test fold 1: accuracy" in Path("reports/train/fold_1.log").read_text()
+    # the checkpoint loads with weights_only=True and reproduces the stored posteriors
+    ckpt = torch.load("data/models/fold_1/model.pt", weights_only=True)
+    assert ckpt["experiment"]["modalities"] == ["lms"] and "state_dict" in ckpt
+    model, exp, stds = load_checkpoint("data/models/fold_1/model.pt")
+    x, mask = load_feature("lms", preds["video_id"].tolist(), Path("data/features"))
+    with torch.no_grad():
+        post = torch.softmax(model({"lms": torch.from_numpy(stds["lms"].transform(x, mask))}), 1)
+    assert np.allclose(post.numpy(), preds[[f"p_{c}" for c in exp.class_names]].to_numpy(), atol=1e-5)
