@@ -13,22 +13,22 @@ inference runs in batches of ``batch_size`` clips on ``device`` (auto: CUDA if p
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from features.media.audio import pad_note, try_middle_audio, valid_frames
+from features.core.cli import run_stage
+from features.core.config import get, load_params
 from features.core.devices import resolve_device, set_threads
-from features.learnt.checkpoints import resolve_checkpoint
 from features.core.manifest import read_manifest
 from features.core.parallel import compute_settings, map_progress
-from features.core.config import ParamsError, get, load_params
-from features.core.paths import actor_dir
+from features.core.paths import actor_dir, parse_actor
 from features.core.problems import ProblemLog
+from features.core.runner import check_stored, write_outputs
 from features.core.store import FeatureRecord
+from features.learnt.checkpoints import resolve_checkpoint
 from features.learnt.wav2vec2 import (
     check_output,
     frame_centres,
@@ -37,7 +37,7 @@ from features.learnt.wav2vec2 import (
     resample,
     wav2vec2_batch,
 )
-from stages.cli import write_actor_outputs
+from features.media.audio import pad_note, try_middle_audio, valid_frames
 
 
 def decode_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def decode_job(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_args(argv: list[str] | None) -> tuple[str, str]:
+def parse_args(argv: list[str] | None) -> tuple[str, int]:
     """``[feature] actor`` -> (feature, actor)."""
     ap = argparse.ArgumentParser(prog="python -m stages.wav2vec2", description=__doc__.splitlines()[0])
     ap.add_argument("args", nargs="+", metavar="[feature] actor",
@@ -64,7 +64,10 @@ def parse_args(argv: list[str] | None) -> tuple[str, str]:
         parse_output(feature)
     except ValueError as exc:
         ap.error(str(exc))
-    return feature, actor
+    try:
+        return feature, parse_actor(actor)
+    except ValueError as exc:
+        ap.error(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,8 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     audio = dict(get(params, "features.audio"))
     samples, rate = int(audio["samples"]), int(audio["sample_rate"])
     dtype = np.dtype(cfg.get("dtype", "float16"))
-    if dtype.kind != "f":
-        raise ParamsError(f"features.wav2vec2.dtype must be a float type, got {cfg.get('dtype')!r}")
     comp = compute_settings(params)
     actor = actor_dir(actor_arg)
 
@@ -121,20 +122,18 @@ def main(argv: list[str] | None = None) -> int:
             for item, data in zip(batch, feats):
                 clip = item["clip"]
                 valid = valid_frames(centres, clip.pad_before, clip.pad_after, samples)
-                stored = data.astype(dtype)
-                if not np.isfinite(stored).all():
-                    raise ValueError(f"{item['path']}: {feature} values overflow {dtype} (max |x| "
-                                     f"{np.abs(data).max():.3g}); set features.wav2vec2.dtype: float32")
+                stored = check_stored(data, dtype, f"{item['path']}: {feature} values",
+                                      "features.wav2vec2.dtype")
                 records.append(FeatureRecord(item["video_id"], stored, valid, None, item["source"]))
             bar.update(len(batch))
 
     file_params = {"features": {"wav2vec2": cfg, "audio": audio}, "output": str(output),
                    "hidden_size": int(model.config.hidden_size),
                    "num_hidden_layers": int(model.config.num_hidden_layers)}
-    write_actor_outputs(feature, actor_arg, records, len(jobs), file_params, problems, t0,
+    write_outputs(feature, actor_arg, records, len(jobs), file_params, problems, t0,
                         where=f" on {device}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)
