@@ -119,9 +119,9 @@ class Feature:
         return self.outputs or (self.name,)
 
 
-def _spill(value: Output | dict[str, Output], folder: str, video_id: str) -> None:
-    """Move each output's array to ``folder/<video id>.<name>.npy`` (the data becomes the path)."""
-    for name, out in (value.items() if isinstance(value, dict) else [("data", value)]):
+def _spill(value: Output | dict[str, Output], folder: str, video_id: str, feature: str) -> None:
+    """Move each output's array to ``folder/<video id>.<output>.npy`` (the data becomes the path)."""
+    for name, out in (value.items() if isinstance(value, dict) else [(feature, value)]):
         path = str(Path(folder) / f"{video_id}.{name}.npy")
         np.save(path, out.data)
         out.data = path
@@ -144,7 +144,7 @@ def _clip_task(task: tuple[Clip, Source, tuple[Feature, ...], str | None]
         except source.errors as exc:
             value, notes = None, [(str(exc), "skipped", True)]
         if value is not None and scratch:
-            _spill(value, scratch, clip.video_id)
+            _spill(value, scratch, clip.video_id, f.name)
         out[f.name] = (value, shared + list(notes) if value is not None else list(notes))
     summary = source.summary(inputs) if source.summary is not None else None
     return out, str(getattr(inputs, "source", "")), summary
