@@ -8,7 +8,8 @@ out (a stage that needs one gets a ParamsError naming it from :func:`get`); the 
 document what the code uses then.
 
 Adding a key is one line in its section's dataclass: ``name: type = default`` (a ``Literal``
-for a fixed set of values, ``check(...)`` for a rule). Stages read values as today,
+for a fixed set of values; ``field(default=..., metadata=rule(test, "what is allowed"))`` for a
+rule). Stages read values as today,
 ``get(params, "a.b")``, from the validated mapping, so values are stored byte for byte as written.
 """
 
@@ -19,6 +20,7 @@ import re
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -55,15 +57,9 @@ RESNET_FEATURES = ("resnet_face", "resnet_eyes", "resnet_mouth")
 FUSION_METHODS = ("logreg",)
 
 
-def check(default: Any, rule: Callable[[Any], bool], allowed: str) -> Any:
-    """A field whose value must satisfy ``rule`` (``allowed`` says what is allowed)."""
-    kw = {"default_factory": lambda: default} if isinstance(default, (list, dict)) else {"default": default}
-    return dataclasses.field(metadata={"rule": rule, "allowed": allowed}, **kw)
-
-
-def default(value: Any) -> Any:
-    """A list/dict default (dataclasses need a factory for those)."""
-    return dataclasses.field(default_factory=lambda: value)
+def rule(test: Callable[[Any], bool], allowed: str) -> dict[str, Any]:
+    """Field metadata: the value must satisfy ``test``; ``allowed`` says what is allowed."""
+    return {"rule": test, "allowed": allowed}
 
 
 def _actor(a: Any) -> bool:
@@ -75,7 +71,7 @@ def _even_positive(v: int) -> bool:
 
 
 def _wav2vec2_feature(name: str) -> bool:
-    return name in ("wav2vec2", "wav2vec2_cnn") or re.fullmatch(r"wav2vec2_layer\d+", name) is not None
+    return name in ("wav2vec2", "wav2vec2_cnn") or bool(re.fullmatch(r"wav2vec2_layer\d+", name))
 
 
 def _landmarks(v: Any) -> bool:
@@ -83,49 +79,67 @@ def _landmarks(v: Any) -> bool:
                               and all(isinstance(m, int) and 0 <= m <= 67 for m in v))
 
 
+AT_LEAST_0 = rule(lambda v: v >= 0, "an integer >= 0")
+AT_LEAST_1 = rule(lambda v: v >= 1, "an integer >= 1")
+POSITIVE_INT = rule(lambda v: v > 0, "an integer > 0")
+POSITIVE = rule(lambda v: v > 0, "a number > 0")
+EVEN_POSITIVE = rule(_even_positive, "a positive even number (H.264 yuv420p)")
+FRACTION = rule(lambda v: 0 < v <= 1, "a number in (0, 1]")
+SHARE = rule(lambda v: 0 <= v <= 1, "a number in [0, 1]")
+SIZE_HW = rule(lambda v: len(v) == 2 and min(v) > 0, "[height, width] > 0")
+PAIR = rule(lambda v: len(v) == 2, "two values")
+DEVICE = rule(lambda v: v in DEVICES or re.fullmatch(r"cuda:\d+", v) is not None,
+              "auto | cpu | cuda | cuda:N")
+TRAIN_DEVICE = rule(lambda v: v in DEVICES, "auto | cpu | cuda")
+ACTORS = rule(lambda v: all(map(_actor, v)),
+              "a list of two-digit strings '01'..'24' (they name the Actor_XX folders "
+              "in DVC paths)")
+LANDMARKS = rule(_landmarks, "'default' or a list of >= 2 distinct numbers in 0..67")
+WAV2VEC2_FEATURES = rule(lambda v: all(_wav2vec2_feature(n) for n in v),
+                         "a list of wav2vec2 | wav2vec2_cnn | wav2vec2_layer<N>")
+
+
 @dataclasses.dataclass(frozen=True)
 class Enabled:
-    demo: list[Literal["corpus"]] = default(["corpus"])
-    video: list[Literal["video"]] = default(["video"])
-    crops: list[Literal["crops"]] = default([])
-    wav2vec2: list[str] = check([], lambda v: all(_wav2vec2_feature(n) for n in v),
-                                "a list of wav2vec2 | wav2vec2_cnn | wav2vec2_layer<N>")
-    resnet: list[Literal[RESNET_FEATURES]] = default([])
+    demo: list[Literal["corpus"]] = field(default_factory=lambda: ["corpus"])
+    video: list[Literal["video"]] = field(default_factory=lambda: ["video"])
+    crops: list[Literal["crops"]] = field(default_factory=list)
+    wav2vec2: list[str] = field(default_factory=list, metadata=WAV2VEC2_FEATURES)
+    resnet: list[Literal[RESNET_FEATURES]] = field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     root: str = "data/demo/corpus"
     media: Literal[MEDIA] = "video"
-    actors: list[str] = check([f"{a:02d}" for a in range(1, 25)], lambda v: all(map(_actor, v)),
-                              "a list of two-digit strings '01'..'24' (they name the Actor_XX "
-                              "folders in DVC paths)")
+    actors: list[str] = field(default_factory=lambda: [f"{a:02d}" for a in range(1, 25)],
+                              metadata=ACTORS)
     on_error: Literal[ON_ERROR] = "skip"
-    min_frames: int = check(88, lambda v: v >= 1, "an integer >= 1")
-    folds: list[list[int]] = default([])
+    min_frames: int = field(default=88, metadata=AT_LEAST_1)
+    folds: list[list[int]] = field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
 class Demo:
     seed: int = 7
     size: Literal[DEMO_SIZES] = "default"
-    width: int = check(640, _even_positive, "a positive even number (H.264 yuv420p)")
-    height: int = check(360, _even_positive, "a positive even number (H.264 yuv420p)")
-    fps: float = check(30.0, lambda v: v > 0, "a positive number")
-    jobs: int = check(2, lambda v: v >= 1, "an integer >= 1")
+    width: int = field(default=640, metadata=EVEN_POSITIVE)
+    height: int = field(default=360, metadata=EVEN_POSITIVE)
+    fps: float = field(default=30.0, metadata=POSITIVE)
+    jobs: int = field(default=2, metadata=AT_LEAST_1)
 
 
 @dataclasses.dataclass(frozen=True)
 class Compute:
-    jobs: int = check(1, lambda v: v >= 1, "an integer >= 1")
+    jobs: int = field(default=1, metadata=AT_LEAST_1)
     backend: Literal[BACKENDS] = "loky"
     scheduler_address: str | None = ""
 
 
 @dataclasses.dataclass(frozen=True)
 class Frames:
-    count: int = check(88, lambda v: v >= 1, "an integer >= 1")
-    max_missing: float = check(0.5, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    count: int = field(default=88, metadata=AT_LEAST_1)
+    max_missing: float = field(default=0.5, metadata=SHARE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,29 +147,28 @@ class Track:
     backend: Literal[TRACK_BACKENDS] = "embedded"
     openface_bin: str = "FeatureExtraction"
     precomputed_dir: str | None = ""
-    detect_every: int = check(10, lambda v: v >= 1, "an integer >= 1")
-    detect_scale: float = check(0.5, lambda v: 0 < v <= 1, "a number in (0, 1]")
+    detect_every: int = field(default=10, metadata=AT_LEAST_1)
+    detect_scale: float = field(default=0.5, metadata=FRACTION)
     min_similarity: float = 0.5
     max_reprojection: float = 0.12
     au_baseline: Literal[AU_BASELINES] = "neutral_ref"
-    neutral_fraction: float = check(0.2, lambda v: 0 < v <= 1, "a number in (0, 1]")
+    neutral_fraction: float = field(default=0.2, metadata=FRACTION)
 
 
 @dataclasses.dataclass(frozen=True)
 class Crops:
-    eye_size: list[int] = check([128, 128], lambda v: len(v) == 2 and min(v) > 0, "[height, width] > 0")
-    mouth_size: list[int] = check([110, 180], lambda v: len(v) == 2 and min(v) > 0, "[height, width] > 0")
-    face_size: int = check(224, lambda v: v > 0, "an integer > 0")
+    eye_size: list[int] = field(default_factory=lambda: [128, 128], metadata=SIZE_HW)
+    mouth_size: list[int] = field(default_factory=lambda: [110, 180], metadata=SIZE_HW)
+    face_size: int = field(default=224, metadata=POSITIVE_INT)
     face_mode: Literal[FACE_MODES] = "centre"
-    face_margin: float = check(1.4, lambda v: v > 0, "a number > 0")
+    face_margin: float = field(default=1.4, metadata=POSITIVE)
     padding: Literal[PADDINGS] = "zeros"
 
 
 @dataclasses.dataclass(frozen=True)
 class Kpd:
     normalisation: Literal[KPD_NORMALISATIONS] = "neutral_video"
-    face_landmarks: str | list[int] = check("default", _landmarks,
-                                            "'default' or a list of >= 2 distinct numbers in 0..67")
+    face_landmarks: str | list[int] = field(default="default", metadata=LANDMARKS)
     neutral_fallback: Literal[NEUTRAL_FALLBACKS] = "same_video"
 
 
@@ -167,8 +180,8 @@ class Gaze:
 
 @dataclasses.dataclass(frozen=True)
 class Audio:
-    sample_rate: int = check(48000, lambda v: v > 0, "an integer > 0")
-    samples: int = check(140800, lambda v: v > 0, "an integer > 0")
+    sample_rate: int = field(default=48000, metadata=POSITIVE_INT)
+    samples: int = field(default=140800, metadata=POSITIVE_INT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,9 +214,8 @@ class Mfcc:
 @dataclasses.dataclass(frozen=True)
 class Wav2Vec2:
     checkpoint: str = "facebook/wav2vec2-large"
-    batch_size: int = check(4, lambda v: v >= 1, "an integer >= 1")
-    device: str = check("auto", lambda v: v in DEVICES or re.fullmatch(r"cuda:\d+", v) is not None,
-                        "auto | cpu | cuda | cuda:N")
+    batch_size: int = field(default=4, metadata=AT_LEAST_1)
+    device: str = field(default="auto", metadata=DEVICE)
     dtype: Literal[FLOAT_DTYPES] = "float16"
 
 
@@ -211,11 +223,10 @@ class Wav2Vec2:
 class Resnet:
     checkpoint: str = "microsoft/resnet-18"
     eyes: Literal[EYES_MODES] = "average"
-    size: int = check(224, lambda v: v > 0, "an integer > 0")
+    size: int = field(default=224, metadata=POSITIVE_INT)
     interpolation: Literal[INTERPOLATIONS] = "bilinear"
-    batch_size: int = check(32, lambda v: v >= 1, "an integer >= 1")
-    device: str = check("auto", lambda v: v in DEVICES or re.fullmatch(r"cuda:\d+", v) is not None,
-                        "auto | cpu | cuda | cuda:N")
+    batch_size: int = field(default=32, metadata=AT_LEAST_1)
+    device: str = field(default="auto", metadata=DEVICE)
     dtype: Literal[FLOAT_DTYPES] = "float16"
 
 
@@ -230,10 +241,10 @@ class Features:
 
 @dataclasses.dataclass(frozen=True)
 class Train:
-    modalities: list[str] | str = default(["lms", "kpd_face"])
+    modalities: list[str] | str = field(default_factory=lambda: ["lms", "kpd_face"])
     task: Literal[TASKS] = "multiclass"
     target: Literal[EMOTIONS] | None = "angry"
-    folds: list[int] = default([0, 1, 2, 3, 4])
+    folds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     epochs: int | None = None
     lr: float | None = None
     batch_size: int | None = None
@@ -242,8 +253,8 @@ class Train:
     layers: int | None = 3
     kernel_size: int | None = 2
     dropout: float | None = 0.1
-    per_modality: dict[str, dict[str, Any]] | None = default({})
-    mlp_hidden: list[int] = check([128, 64], lambda v: len(v) == 2, "two widths")
+    per_modality: dict[str, dict[str, Any]] | None = field(default_factory=dict)
+    mlp_hidden: list[int] = field(default_factory=lambda: [128, 64], metadata=PAIR)
     mlp_dropout: float = 0.3
     modality_dropout: float = 0.0
     label_smoothing: float = 0.1
@@ -252,18 +263,18 @@ class Train:
     patience: int = 10
     bn_momentum: float = 0.1
     bn_eps: float = 0.001
-    adam_betas: list[float] = check([0.93, 0.98], lambda v: len(v) == 2, "two numbers")
+    adam_betas: list[float] = field(default_factory=lambda: [0.93, 0.98], metadata=PAIR)
     adam_eps: float = 1e-8
     seed: int = 0
-    device: str = check("auto", lambda v: v in DEVICES, "auto | cpu | cuda")
-    threads: int = check(0, lambda v: v >= 0, "an integer >= 0")
+    device: str = field(default="auto", metadata=TRAIN_DEVICE)
+    threads: int = field(default=0, metadata=AT_LEAST_0)
 
 
 @dataclasses.dataclass(frozen=True)
 class Fusion:
-    members: list[str] = default([])
-    methods: list[Literal[FUSION_METHODS]] = default([])
-    C: float = check(1.0, lambda v: v > 0, "a number > 0")
+    members: list[str] = field(default_factory=list)
+    methods: list[Literal[FUSION_METHODS]] = field(default_factory=list)
+    C: float = field(default=1.0, metadata=POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,7 +311,8 @@ def _describe(tp: Any) -> str:
         return f"a list of ({_describe(get_args(tp)[0])})"
     if origin is dict:
         return "a mapping"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(tp, str(tp))
 
 
 def _fail(key: str, value: Any, allowed: str) -> typing.NoReturn:
