@@ -118,8 +118,6 @@ def build_manifest(root: Path, raw_dir: Path, media: str, actors: list[int], fol
 
     ``map_fn(fn, items)`` runs the per-file probe (parallel in the stage, serial by default).
     """
-    if media not in MEDIA:
-        raise ValueError(f"dataset.media must be one of {sorted(MEDIA)}, got {media!r}")
     validate_folds(folds)
     root = Path(root)
     if not root.exists():

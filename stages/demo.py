@@ -10,32 +10,22 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from features.core.atomic import replace_dir
-from features.demo.corpus import SIZES, generate_corpus
-from features.core.config import ParamsError, get, load_params
+from features.core.cli import run_stage
+from features.core.config import get, load_params
 from features.core.paths import DEMO_DIR
+from features.demo.corpus import generate_corpus
 
 
 def demo_settings(params: dict) -> dict:
-    """Validated ``demo`` section: seed, size, width, height, fps, jobs."""
+    """The ``demo`` section (checked by the params schema): seed, size, width, height, fps, jobs."""
     s = {"seed": int(get(params, "demo.seed")), "size": str(get(params, "demo.size")),
          "width": int(get(params, "demo.width")), "height": int(get(params, "demo.height")),
          "fps": float(get(params, "demo.fps")), "jobs": int(get(params, "demo.jobs", 2))}
-    if s["size"] not in SIZES:
-        raise ParamsError(f"params.yaml: demo.size must be one of {SIZES}, got {s['size']!r}")
-    for key in ("width", "height"):
-        if s[key] <= 0 or s[key] % 2:
-            raise ParamsError(f"params.yaml: demo.{key} must be a positive even number "
-                              f"(H.264 yuv420p), got {s[key]}")
-    if s["fps"] <= 0:
-        raise ParamsError(f"params.yaml: demo.fps must be positive, got {s['fps']}")
-    if s["jobs"] < 1:
-        raise ParamsError(f"params.yaml: demo.jobs must be >= 1, got {s['jobs']}")
     return s
 
 
@@ -64,4 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

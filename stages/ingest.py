@@ -5,17 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from features.core.atomic import atomic_path, replace_dir
-from features.ingest import build_manifest
+from features.core.cli import run_stage
+from features.core.config import actor_ids, get, load_params
 from features.core.manifest import MANIFEST_BY_ACTOR, actor_manifest_path
-from features.core.config import ParamsError, actor_ids, get, load_params
 from features.core.parallel import compute_settings, map_progress
 from features.core.paths import DATA, MANIFEST, REPORTS, problems_csv
 from features.core.problems import ProblemLog
+from features.ingest import build_manifest
 
 RAW_DIR = DATA / "raw"
 SUMMARY = REPORTS / "ingest.json"
@@ -25,10 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     params = load_params()
     media = get(params, "dataset.media")
-    visual = [k for k in ("video", "crops", "resnet") if get(params, f"enabled.{k}", [])]
-    if media == "audio" and visual:
-        raise ParamsError(f"dataset.media is 'audio' but enabled.{', enabled.'.join(visual)} "
-                          "not empty: set them to [] so that no tracking or visual stage is defined")
     problems = ProblemLog("ingest", fail=get(params, "dataset.on_error") == "fail")
     comp = compute_settings(params)
     tmp_raw = RAW_DIR.with_name(".raw.tmp")
@@ -69,4 +65,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

@@ -24,15 +24,16 @@ import argparse
 import functools
 import logging
 import shutil
-import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from features.core.atomic import remove_stale_temps, replace_dir, temp_prefix
-from features.core.manifest import read_manifest
+from features.core.cli import run_stage
 from features.core.config import get, load_params
+from features.core.manifest import read_manifest
 from features.core.parallel import compute_settings, map_progress
-from features.core.paths import actor_dir, openface_actor_dir, problems_csv
+from features.core.paths import actor_dir, openface_actor_dir, parse_actor, problems_csv
 from features.core.problems import ProblemLog
 from features.tracker import jobs
 from features.tracker.embedded import TrackerSettings, rebase_aus
@@ -40,26 +41,17 @@ from features.tracker.external import find_openface, index_csvs
 
 log = logging.getLogger("stages.track")
 
-BACKENDS = ("embedded", "openface", "precomputed")
-AU_BASELINES = ("neutral_ref", "video")
-
-
 def _items(manifest) -> list[dict[str, Any]]:
     cols = ["video_id", "path", "fps", "frames", "neutral_ref"]
     return [dict(zip(cols, row)) for row in manifest[cols].itertuples(index=False, name=None)]
 
 
-def run(actor: str, params: dict[str, Any], manifest_path: Path | None = None,
+def run(actor: int, params: dict[str, Any], manifest_path: Path | None = None,
         out_root: Path | None = None, problems_path: Path | None = None) -> ProblemLog:
     """Track every clip of ``actor``; return the problems log (already written)."""
     track = get(params, "track")
     backend = track.get("backend", "embedded")
-    if backend not in BACKENDS:
-        raise ValueError(f"params.yaml: track.backend must be one of {BACKENDS}, got {backend!r}")
     au_baseline = track.get("au_baseline", "neutral_ref")
-    if au_baseline not in AU_BASELINES:
-        raise ValueError(f"params.yaml: track.au_baseline must be one of {AU_BASELINES}, "
-                         f"got {au_baseline!r}")
     fail = get(params, "dataset.on_error", "skip") == "fail"
     compute = compute_settings(params)
     manifest = read_manifest(actor, path=manifest_path)
@@ -123,7 +115,7 @@ def _write_embedded(results: Sequence[jobs.JobResult], items: Sequence[dict[str,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("actor", help='actor number, e.g. "05"')
+    parser.add_argument("actor", type=parse_actor, help='actor number, e.g. "05"')
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -134,4 +126,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -27,8 +26,9 @@ import pandas as pd
 import torch
 
 from features.core.atomic import atomic_path, replace_dir
-from features.core.manifest import read_manifest
+from features.core.cli import run_stage
 from features.core.config import get, load_params
+from features.core.manifest import read_manifest
 from features.core.paths import FEATURES_DIR, MODELS_DIR, PREDICTIONS_DIR, REPORTS
 from features.core.problems import ProblemLog
 from models.data import fold_split
@@ -116,4 +116,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

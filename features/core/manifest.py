@@ -29,11 +29,11 @@ COLUMNS = [
 ]
 
 
-def actor_manifest_path(actor: int | str, root: Path = MANIFEST_BY_ACTOR) -> Path:
+def actor_manifest_path(actor: int, root: Path = MANIFEST_BY_ACTOR) -> Path:
     return Path(root) / f"{actor_dir(actor)}.parquet"
 
 
-def read_manifest(actor: int | str | None = None, path: Path | None = None) -> pd.DataFrame:
+def read_manifest(actor: int | None = None, path: Path | None = None) -> pd.DataFrame:
     """All clips (or one actor's), sorted by video id; a clear error if ingest has not run."""
     p = Path(path) if path is not None else (MANIFEST if actor is None else actor_manifest_path(actor))
     if not p.exists():

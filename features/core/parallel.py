@@ -6,7 +6,8 @@ import contextlib
 import functools
 import os
 import socket
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
@@ -22,8 +23,6 @@ def compute_backend(backend: str = "loky", scheduler_address: str = "") -> Itera
     if backend == "loky":
         yield
         return
-    if backend != "dask":
-        raise ValueError(f"compute.backend must be loky or dask, got {backend!r}")
     try:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - depends on the install

@@ -43,11 +43,10 @@ Normalisation (``kpd.normalisation``)
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-
-NORMALISATIONS = ("neutral_video", "same_video", "graph_path", "none")
 
 FACE_LANDMARKS_40: tuple[int, ...] = (
     3, 8, 13,                                   # jaw sides and chin
@@ -83,17 +82,11 @@ EYES_DIMS = 66 * 2 + 45 + 2
 
 
 def face_landmarks(spec: Any = "default") -> tuple[int, ...]:
-    """The face KPD landmark list from ``kpd.face_landmarks`` (``default`` or a list of 0..67)."""
+    """The face KPD landmark list from ``kpd.face_landmarks`` (``default`` or a list of 0..67,
+    checked by the params schema)."""
     if spec in (None, "default"):
         return FACE_LANDMARKS_40
-    try:
-        marks = tuple(int(v) for v in spec)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"kpd.face_landmarks must be 'default' or a list of landmark numbers, "
-                         f"got {spec!r}") from exc
-    if len(marks) < 2 or len(set(marks)) != len(marks) or not all(0 <= m <= 67 for m in marks):
-        raise ValueError(f"kpd.face_landmarks must list at least 2 distinct numbers in 0..67, got {spec!r}")
-    return marks
+    return tuple(int(v) for v in spec)
 
 
 def pair_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -218,9 +211,16 @@ def kpd_features(kind: str, normalisation: str, lmk_3d: np.ndarray,
     frame), required for ``neutral_video`` and ``same_video``. For ``eyes`` the gaze angles
     ``(frames, 2)`` rad are appended after normalisation.
     """
-    if normalisation not in NORMALISATIONS:
-        raise ValueError(f"kpd.normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
     dist = kpd_distances(kind, lmk_3d, eye_lmk_3d, landmarks, normalisation == "graph_path")
+    return kpd_finish(kind, normalisation, dist, gaze_angle, reference)
+
+
+def kpd_finish(kind: str, normalisation: str, dist: np.ndarray, gaze_angle: np.ndarray | None,
+               reference: np.ndarray | None) -> np.ndarray:
+    """Distances ``(frames, D)`` from :func:`kpd_distances` -> the stored feature: divided by the
+    reference frame's distances for ``neutral_video``/``same_video``, gaze angles appended for
+    ``eyes``, float32. (Split from :func:`kpd_features` so that the neutral reference clip's
+    distances can be applied once every clip of an actor is read.)"""
     if normalisation in ("neutral_video", "same_video"):
         if reference is None:
             raise ValueError(f"normalisation {normalisation} needs the reference frame's distances")

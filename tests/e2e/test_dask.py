@@ -82,7 +82,7 @@ def test_stages_on_dask_cluster_match_loky(corpus, tmp_path, monkeypatch):
                                     "compute.scheduler_address": cluster.scheduler_address})
         _run_stages(runs["dask"], monkeypatch)
         # the per-clip functions really ran on the cluster's workers: count the computed tasks
-        # and look for the stage modules among the workers' imports
+        # and look for the recipe modules among the workers' imports
         computed = sum(tp.state_counts.get("memory", 0)
                        for tp in cluster.scheduler.task_prefixes.values())
         with distributed.Client(cluster) as client:
@@ -93,8 +93,9 @@ def test_stages_on_dask_cluster_match_loky(corpus, tmp_path, monkeypatch):
     assert computed >= n_clips * len(STAGES), f"only {computed} tasks ran on the cluster"
     assert len(imported) == 2
     on_workers = set().union(*imported.values())
-    assert {"features.ingest", "features.tracker.jobs", "stages.kpd", "stages.facs",
-            "stages.audio"} <= on_workers, sorted(on_workers)
+    assert {"features.ingest", "features.tracker.jobs", "features.core.runner",
+            "features.visual.kpd_recipe", "features.visual.facs_recipe",
+            "features.audio.recipes"} <= on_workers, sorted(on_workers)
     loky, dask = _outputs(runs["loky"]), _outputs(runs["dask"])
     assert sorted(loky) == sorted(dask)
     differ = [p for p in loky if loky[p] != dask[p]]

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from features.core.config import ParamsError, validate
+
 from features.visual.kpd import (EYES_DIMS, FACE_LANDMARKS_40, GRAPH_EDGES_18, GRAPH_NODES_18,
                           EYELID, INTER_EYE_LANDMARKS, face_distances, face_landmarks,
                           graph_normalised, graph_path_lengths, kpd_dims, kpd_features,
@@ -116,8 +118,10 @@ def test_bad_reference_and_landmark_lists_raise():
         kpd_features("face", "same_video", _face(2))
     assert face_landmarks("default") == FACE_LANDMARKS_40
     assert face_landmarks([1, 2, 3]) == (1, 2, 3) and kpd_dims("face", "none", (1, 2, 3)) == 3
+    # bad lists and normalisations are rejected by the params schema, naming key and value
     for bad in ([1, 1], [70, 2], "abc", [5]):
-        with pytest.raises(ValueError):
-            face_landmarks(bad)
-    with pytest.raises(ValueError):
-        kpd_features("face", "median", _face(2))
+        with pytest.raises(ParamsError, match=r"kpd\.face_landmarks: .* not allowed; expected 'default' or"):
+            validate({"kpd": {"face_landmarks": bad}})
+    with pytest.raises(ParamsError, match="kpd.normalisation: 'median' is not allowed; expected one of "
+                                          "neutral_video | same_video | graph_path | none"):
+        validate({"kpd": {"normalisation": "median"}})

@@ -157,7 +157,7 @@ def _problems(feature: str) -> list[dict]:
 
 def test_kpd_stage_face_and_eyes(actor):
     from stages.kpd import main
-    assert main(["face", ACTOR]) == 0
+    main(["face", ACTOR])
     path = feature_file("kpd_face", ACTOR)
     assert list_ids(path) == sorted([NEUTRAL, HAPPY, SHORT, NOREF])
     recs = {v: read_record(path, v) for v in list_ids(path)}
@@ -191,12 +191,12 @@ def test_kpd_stage_face_and_eyes(actor):
     attrs = read_file_attrs(path)
     assert attrs["params"]["dims"] == 780 and len(attrs["params"]["landmarks"]) == 40
     first = path.read_bytes()
-    assert main(["eyes", ACTOR]) == 0
+    main(["eyes", ACTOR])
     eyes = read_record(feature_file("kpd_eyes", ACTOR), HAPPY)
     assert eyes.data.shape == (88, 179)
     gaze = np.stack([0.1 * np.sin(eyes.frame_indices / 9.0), 0.05 * np.cos(eyes.frame_indices / 5.0)], 1)
     np.testing.assert_allclose(eyes.data[eyes.valid, 177:], gaze[eyes.valid], atol=6e-4)
-    assert main(["face", ACTOR]) == 0
+    main(["face", ACTOR])
     assert path.read_bytes() == first                      # deterministic bytes
 
 
@@ -205,7 +205,7 @@ def test_kpd_stage_graph_path_and_missing_blocks(actor):
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["kpd"]["normalisation"] = "graph_path"
     Path("params.yaml").write_text(yaml.safe_dump(params))
-    assert main(["face", ACTOR]) == 0
+    main(["face", ACTOR])
     rec = read_record(feature_file("kpd_face", ACTOR), HAPPY)
     assert rec.data.shape == (88, 153) and (rec.data <= 1.0 + 1e-6).all()
     # a CSV with AUs only: a clear error naming the feature, the block and the file
@@ -223,7 +223,7 @@ def test_kpd_stage_graph_path_and_missing_blocks(actor):
 def test_facs_stage_shapes_and_values(actor):
     from stages.facs import main
     for feature in ("au", "pose", "gaze", "gaze_stats"):
-        assert main([feature, ACTOR]) == 0
+        main([feature, ACTOR])
     au = read_record(feature_file("au", ACTOR), HAPPY)
     assert au.data.shape == (88, 35) and au.data[:, :17].max() <= 1.0
     assert set(np.unique(au.data[:, 17:])) <= {0.0, 1.0}
@@ -246,7 +246,7 @@ def test_crops_stage_shapes_rgb_and_centres(actor):
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["compute"]["jobs"] = 2                          # exercise the worker processes
     Path("params.yaml").write_text(yaml.safe_dump(params))
-    assert main([ACTOR]) == 0
+    main([ACTOR])
     eyes = read_record(feature_file("crops_eyes", ACTOR), HAPPY)
     mouth = read_record(feature_file("crops_mouth", ACTOR), HAPPY)
     face = read_record(feature_file("crops_face", ACTOR), HAPPY)
@@ -268,3 +268,25 @@ def test_crops_stage_shapes_rgb_and_centres(actor):
     short = read_record(feature_file("crops_face", ACTOR), SHORT)
     assert short.data.shape == (88, 224, 224, 3) and short.valid.sum() == 60
     assert {p["video_id"] for p in _problems("crops") if p["action"] == "skipped"} == {NOCSV}
+
+
+def test_kpd_and_facs_parse_each_csv_once(actor, monkeypatch):
+    """One parse per clip for both KPD kinds (the neutral reference included) and for the four
+    facs features."""
+    import features.tracks.clip as clip_module
+    from stages.facs import main as facs_main
+    from stages.kpd import main as kpd_main
+    calls: list[str] = []
+    real = clip_module.read_openface
+
+    def counting(path, *args, **kwargs):
+        calls.append(Path(path).stem)
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(clip_module, "read_openface", counting)
+    present = sorted(p.stem for p in openface_csv(HAPPY, ACTOR).parent.glob("*.csv"))
+    kpd_main(["face,eyes", ACTOR])
+    assert sorted(calls) == present
+    assert list_ids(feature_file("kpd_eyes", ACTOR)) == list_ids(feature_file("kpd_face", ACTOR))
+    calls.clear()
+    facs_main(["au,pose,gaze,gaze_stats", ACTOR])
+    assert sorted(calls) == present
