@@ -18,7 +18,7 @@ from models.folds import load_checkpoint, predictions_frame, run_fold
 from models.hparams import ExperimentError, resolve_experiment
 from models.metrics import fold_scores
 from tests.helpers.synthetic_features import synthetic_manifest, write_synthetic_features
-from models.training import class_weights, smooth_targets, smoothed_loss
+from models.training import class_weights, keras_weighted_loss, loss_fn, smooth_targets
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"epochs": 12, "filters": 8, "scales": 3, "layers": 2, "batch_size": 32, "threads": 1,
@@ -40,7 +40,9 @@ def test_label_smoothing_values():
     assert np.allclose(t.sum(1), 1.0)
     logits = torch.randn(2, 8)
     manual = -(torch.from_numpy(t) * torch.log_softmax(logits, 1)).sum(1).mean()
-    assert torch.isclose(smoothed_loss(logits, torch.from_numpy(t)), manual)
+    # F.cross_entropy(label_smoothing) is the old hand-rolled loss on the smoothed targets
+    assert torch.isclose(loss_fn(logits, torch.tensor([0, 3]), 0.1), manual)
+    assert torch.isclose(keras_weighted_loss(logits, torch.from_numpy(t)), manual)
 
 
 def test_binary_class_weights():
@@ -52,11 +54,28 @@ def test_binary_class_weights():
     assert np.allclose(class_weights(y, 2), [720 / 1248, 720 / 192])
     with pytest.raises(ValueError, match="no training sample"):
         class_weights(np.zeros(5, int), 2)
-    # the weighted loss multiplies each sample's loss by its class weight
+    # Keras class_weight semantics multiply each sample's loss by its class weight
     logits = torch.zeros(2, 2)
     t = torch.from_numpy(smooth_targets(np.array([0, 1]), 2))
-    plain = smoothed_loss(logits, t)
-    assert torch.isclose(smoothed_loss(logits, t, torch.tensor([2.0, 2.0])), 2 * plain)
+    plain = keras_weighted_loss(logits, t)
+    assert torch.isclose(keras_weighted_loss(logits, t, torch.tensor([2.0, 2.0])), 2 * plain)
+
+
+def test_weighted_smoothed_loss_matches_the_old_per_sample_definition():
+    """loss_fn (F.cross_entropy(label_smoothing) + per-sample class weights) equals the old
+    hand-rolled loss with and without class weights; PyTorch's weight= variant differs."""
+    torch.manual_seed(0)
+    logits = torch.randn(6, 2, dtype=torch.float64)
+    y = torch.tensor([0, 1, 0, 0, 0, 1])
+    w = torch.tensor([0.6, 3.0], dtype=torch.float64)
+    t = torch.from_numpy(smooth_targets(y.numpy(), 2, 0.1)).double()
+    assert torch.isclose(loss_fn(logits, y, 0.1, w), keras_weighted_loss(logits, t, w[y]))
+    assert torch.isclose(loss_fn(logits, y, 0.1), keras_weighted_loss(logits, t))
+    logits8, y8 = torch.randn(5, 8, dtype=torch.float64), torch.tensor([0, 7, 3, 3, 1])
+    t8 = torch.from_numpy(smooth_targets(y8.numpy(), 8, 0.1)).double()
+    assert torch.isclose(loss_fn(logits8, y8, 0.1), keras_weighted_loss(logits8, t8))
+    pytorch_weighted = torch.nn.functional.cross_entropy(logits, y, weight=w, label_smoothing=0.1)
+    assert not torch.isclose(pytorch_weighted, loss_fn(logits, y, 0.1, w))
 
 
 def test_fold_splits_are_actor_independent():
