@@ -5,10 +5,19 @@
   other clips, so no actor is ever on both sides (checked).
 * Clips that lack a feature a model needs are excluded and reported (the caller writes the
   problems CSV); nothing is dropped silently.
-* Standardisation: mean and standard deviation per feature dimension computed on the *training*
-  clips of the fold only (valid frames, finite values), applied to train and test alike.
-  Non-finite values and invalid (untracked/padded) frames become 0 after standardisation, i.e.
-  the training mean. Constant dimensions keep std 1.
+* Standardisation (``train.standardise``; the papers are silent, the official TIM-Net code feeds
+  raw MFCCs): per feature dimension, over valid frames and finite values,
+
+  - ``fold`` (default): mean and standard deviation of the fold's *training* clips, applied to
+    train and test alike;
+  - ``actor``: each actor's own statistics over all of that actor's clips, training and test
+    actors alike (speaker normalisation, the usual speaker-independent practice). It uses the
+    test actors' *unlabelled* features (transductive: a deployed model would need some audio
+    of a new speaker first); labels are never used;
+  - ``none``: raw values (as the official TIM-Net).
+
+  Non-finite values and invalid (untracked/padded) frames become 0 afterwards, i.e. the mean.
+  Constant dimensions keep std 1.
 """
 
 from __future__ import annotations
@@ -120,3 +129,41 @@ class Standardiser:
         if mask is not None:
             z[~np.asarray(mask, bool)] = 0.0
         return z
+
+
+STANDARDISE_MODES = ("fold", "actor", "none")
+
+
+def identity_standardiser(dims: int) -> Standardiser:
+    """Mean 0, std 1: ``transform`` only zeroes non-finite values and invalid frames."""
+    return Standardiser(np.zeros(dims, np.float32), np.ones(dims, np.float32))
+
+
+def standardise_sets(mode: str, fit_x: np.ndarray, fit_mask: np.ndarray, fit_actors: np.ndarray,
+                     others: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                     ) -> tuple[np.ndarray, list[np.ndarray], dict[str, Standardiser]]:
+    """Standardise training arrays and ``others`` (each ``(x, mask, actors)``) by ``mode``.
+
+    Returns the standardised training array, the standardised others and the statistics used:
+    ``{"fold": s}`` for fold/none, ``{"actor_<A>": s}`` per actor for ``actor``.
+    """
+    if mode not in STANDARDISE_MODES:
+        raise ValueError(f"standardise must be one of {STANDARDISE_MODES}; got {mode!r}")
+    dims = fit_x.shape[-1]
+    if mode != "actor":
+        s = Standardiser.fit(fit_x, fit_mask) if mode == "fold" else identity_standardiser(dims)
+        return (s.transform(fit_x, fit_mask), [s.transform(x, m) for x, m, _ in others],
+                {"fold": s})
+    stats: dict[str, Standardiser] = {}
+
+    def per_actor(x: np.ndarray, mask: np.ndarray, actors: np.ndarray) -> np.ndarray:
+        out = np.zeros(x.shape, np.float32)
+        actors = np.asarray(actors).astype(int)
+        for a in sorted(set(actors.tolist())):
+            sel = actors == a
+            s = stats.setdefault(f"actor_{a}", Standardiser.fit(x[sel], mask[sel]))
+            out[sel] = s.transform(x[sel], mask[sel])
+        return out
+
+    return (per_actor(fit_x, fit_mask, fit_actors),
+            [per_actor(x, m, a) for x, m, a in others], stats)

@@ -44,6 +44,11 @@ MULTIMODAL_C1: dict[str, tuple[float, int, int, int]] = {   # lr, batch, epochs,
 TASKS = ("multiclass", "binary")
 SELECTIONS = ("train_loss", "val_loss", "last")
 TRUNK_KEYS = ("filters", "scales", "layers", "kernel_size", "dropout")
+STANDARDISE = ("fold", "actor", "none")
+AUGMENT_DEFAULTS: dict[str, Any] = {"time_masks": 0, "time_width": 8, "freq_masks": 0,
+                                    "freq_width": 4, "modalities": ["lms", "mfcc"], "mixup": 0.0}
+# Keras BatchNormalization momentum 0.99 (official TIM-Net) in PyTorch's convention.
+PAPER_BN_MOMENTUM = 0.01
 
 
 class ExperimentError(ValueError):
@@ -75,8 +80,12 @@ class Experiment:
     adam_eps: float
     seed: int
     device: str
-    threads: int                        # torch CPU threads, 0 = torch's default
+    threads: int                        # torch CPU threads, 0 = cores // jobs
     sources: dict[str, str]             # hyperparameter -> "paper (Table C.1 ...)" | "params"
+    jobs: int = 1                       # trainings running at the same time (queue -j)
+    seeds: int = 1                      # models per fold (seeds seed .. seed + seeds - 1), averaged
+    standardise: str = "fold"           # fold | actor | none (models.data)
+    augment: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(AUGMENT_DEFAULTS))
 
     @property
     def n_classes(self) -> int:
@@ -93,7 +102,8 @@ class Experiment:
         d = dict(d)
         d["mlp_hidden"] = tuple(d["mlp_hidden"])
         d["adam_betas"] = tuple(d["adam_betas"])
-        return cls(**d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def paper_row(modalities: list[str], task: str) -> tuple[dict[str, Any], str]:
@@ -204,6 +214,14 @@ def resolve_experiment(train: dict[str, Any]) -> Experiment:
     device = str(train.get("device", "auto"))
     if device not in ("auto", "cpu", "cuda"):
         raise ExperimentError(f"train.device must be auto, cpu or cuda; got {device!r}")
+    standardise = train.get("standardise", "fold")
+    if standardise not in STANDARDISE:
+        raise ExperimentError(f"train.standardise must be one of {STANDARDISE}; got {standardise!r}")
+    augment = resolve_augment(train.get("augment"))
+    if train.get("bn_momentum") is None:
+        bn_momentum, sources["bn_momentum"] = PAPER_BN_MOMENTUM, "paper (official TIM-Net, Keras 0.99)"
+    else:
+        bn_momentum, sources["bn_momentum"] = _num(train, "bn_momentum", float), "params"
     exp = Experiment(
         modalities=list(modalities), task=task, target=target, class_names=class_names,
         lr=lr, batch_size=batch, epochs=epochs, trunks=trunks,
@@ -213,13 +231,47 @@ def resolve_experiment(train: dict[str, Any]) -> Experiment:
         label_smoothing=_num(train, "label_smoothing", float, 0.1),
         selection=selection, val_actors=_num(train, "val_actors", int, 2),
         patience=_num(train, "patience", int, 10),
-        bn_momentum=_num(train, "bn_momentum", float, 0.01),
+        bn_momentum=bn_momentum,
         bn_eps=_num(train, "bn_eps", float, 1e-3),
         adam_betas=(float(betas[0]), float(betas[1])),
         adam_eps=_num(train, "adam_eps", float, 1e-8),
         seed=_num(train, "seed", int, 0), device=device,
-        threads=_num(train, "threads", int, 0), sources=sources)
+        threads=_num(train, "threads", int, 0), sources=sources,
+        jobs=_num(train, "jobs", int, 1), seeds=_num(train, "seeds", int, 1),
+        standardise=standardise, augment=augment)
     if exp.epochs < 1 or exp.batch_size < 2 or exp.lr <= 0:
         raise ExperimentError(f"train: epochs >= 1, batch_size >= 2 and lr > 0 required; got "
                               f"{exp.epochs}, {exp.batch_size}, {exp.lr}")
+    if exp.seeds < 1 or exp.jobs < 1 or exp.threads < 0:
+        raise ExperimentError(f"train: seeds >= 1, jobs >= 1 and threads >= 0 required; got "
+                              f"{exp.seeds}, {exp.jobs}, {exp.threads}")
+    if not 0.0 < exp.bn_momentum <= 1.0:
+        raise ExperimentError(f"train.bn_momentum must be in (0, 1]; got {exp.bn_momentum}")
     return exp
+
+
+def resolve_augment(section: Any) -> dict[str, Any]:
+    """``train.augment`` with defaults filled in (everything off); errors name the key."""
+    section = {} if section is None else section
+    if not isinstance(section, dict):
+        raise ExperimentError(f"train.augment must be a mapping; got {section!r}")
+    bad = sorted(set(section) - set(AUGMENT_DEFAULTS))
+    if bad:
+        raise ExperimentError(f"train.augment: unknown keys {bad} (allowed {sorted(AUGMENT_DEFAULTS)})")
+    out = dict(AUGMENT_DEFAULTS)
+    for key, default in AUGMENT_DEFAULTS.items():
+        value = section.get(key)
+        if value is None:
+            continue
+        if key == "modalities":
+            value = [value] if isinstance(value, str) else list(value)
+        else:
+            try:
+                value = type(default)(value)
+            except (TypeError, ValueError) as exc:
+                raise ExperimentError(f"train.augment.{key} must be {type(default).__name__}; "
+                                      f"got {value!r}") from exc
+            if value < 0:
+                raise ExperimentError(f"train.augment.{key} must be >= 0; got {value}")
+        out[key] = value
+    return out

@@ -8,8 +8,13 @@ manifest (labels, folds, actors) and the features under data/features. Writes
   ``models.folds.load_checkpoint``, which uses ``weights_only=True``);
 * ``data/predictions/fold_K.parquet``: video_id, actor, fold, emotion_label, label, predicted,
   p_<class> per class;
-* ``reports/train/fold_K.json`` (fold scores, selected epoch, timing, hyperparameters and their
-  source), ``reports/train/fold_K.log`` (the training log) and
+* ``data/models/fold_K/model_seed<S>.pt``: the other seeds' models when ``train.seeds`` > 1
+  (``model.pt`` is the first seed's);
+* ``reports/train/fold_K.json`` (fold scores of the seed-averaged posteriors, selected epoch,
+  timing, hyperparameters and their source, and ``seeds``: each seed's test accuracy / UAR /
+  macro-F1 with their mean, standard deviation, min and max, the spread of the seeds around the
+  averaged model; a plain cache: false output, not a DVC metric), ``reports/train/fold_K.log``
+  (the training log) and
   ``reports/train/fold_K_history.csv`` (loss/accuracy per epoch, a DVC plot);
 * ``reports/problems/train/fold_K.csv``: clips excluded because a feature is missing.
 """
@@ -22,6 +27,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -43,6 +49,19 @@ PROBLEMS = REPORTS / "problems" / "train"
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path, suffix=path.suffix) as tmp:
         tmp.write_text(text)
+
+
+def seed_spread(exp, run, preds: pd.DataFrame) -> dict:
+    """Per-seed test scores and their mean / std (population) / min / max, per score."""
+    labels = preds["label"].to_numpy()
+    per = [fold_scores(labels, sr.posteriors.argmax(axis=1), exp.n_classes) for sr in run.seed_runs]
+    out: dict = {"n": len(per), "values": [sr.seed for sr in run.seed_runs],
+                 "best_epochs": [sr.result.best_epoch for sr in run.seed_runs]}
+    for key in ("accuracy", "uar", "macro_f1"):
+        v = np.array([p[key] for p in per], dtype=float)
+        out[key] = {"per_seed": [round(float(x), 6) for x in v], "mean": float(v.mean()),
+                    "std": float(v.std()), "min": float(v.min()), "max": float(v.max())}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,13 +108,20 @@ def main(argv: list[str] | None = None) -> int:
     tmp_dir = model_dir.with_name(f".{model_dir.name}.tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
-    torch.save(checkpoint(run, {"fold": args.fold}), tmp_dir / "model.pt")
+    for i, sr in enumerate(run.seed_runs):
+        name = "model.pt" if i == 0 else f"model_seed{sr.seed}.pt"
+        torch.save(checkpoint(run, {"fold": args.fold}, sr), tmp_dir / name)
     replace_dir(tmp_dir, model_dir)
     with atomic_path(PREDICTIONS_DIR / f"fold_{args.fold}.parquet", suffix=".parquet") as tmp:
         preds.to_parquet(tmp, index=False)
     history = pd.DataFrame(run.result.history)
     with atomic_path(TRAIN_REPORTS / f"fold_{args.fold}_history.csv", suffix=".csv") as tmp:
         history.to_csv(tmp, index=False, float_format="%.6g")
+    seeds = seed_spread(exp, run, preds)
+    if exp.seeds > 1:
+        log(f"seeds {seeds['values']}: accuracy {seeds['accuracy']['mean']:.4f} +- "
+            f"{seeds['accuracy']['std']:.4f} (min {seeds['accuracy']['min']:.4f}, max "
+            f"{seeds['accuracy']['max']:.4f}); seed-averaged posteriors {scores['accuracy']:.4f}")
     summary = {
         "fold": args.fold, **{k: scores[k] for k in ("accuracy", "uar", "macro_f1")},
         "f1": dict(zip(exp.class_names, scores["f1"])), "confusion": scores["confusion"],
@@ -108,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         "n_excluded": len(problems.items), "train_seconds": round(run.result.seconds, 2),
         "stage_seconds": round(time.perf_counter() - t0, 2),
         "lr": exp.lr, "batch_size": exp.batch_size, "epochs": exp.epochs, "trunks": exp.trunks,
-        "sources": exp.sources,
+        "sources": exp.sources, "standardise": exp.standardise, "augment": exp.augment,
+        "seeds": seeds,
     }
     write_text(TRAIN_REPORTS / f"fold_{args.fold}.json", json.dumps(summary, indent=2) + "\n")
     write_text(TRAIN_REPORTS / f"fold_{args.fold}.log", "\n".join(lines) + "\n")

@@ -20,6 +20,12 @@ orthonormal scaling, and by default the Slaney mel scale and filter normalisatio
 defaults; parameters ``mel_scale``/``mel_norm``). The LMS keeps torchaudio's defaults (HTK scale,
 no filter normalisation, no top_db clamp), which is what "the default implementation from
 PyTorch" in the thesis computes.
+
+dB reference (``db_ref``): ``absolute`` (default; torchaudio's ``AmplitudeToDB``: 10 log10 of the
+power with ``ref = 1``, ``amin = 1e-10``) or ``max`` (librosa's ``power_to_db(S, ref=np.max)``: dB
+relative to the clip's own peak, so the loudest bin is 0 dB and the clip's overall gain
+cancels). ``top_db`` floors values at ``peak - top_db`` in either case (torchaudio and librosa
+both clamp relative to the clip's peak).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import torch
 import torchaudio
 
 FRAMINGS = ("video_aligned", "center_drop_last")
+DB_REFS = ("absolute", "max")
 
 
 def _check(n_fft: int, hop: int, framing: str) -> None:
@@ -109,16 +116,22 @@ def _run(transform: torch.nn.Module, mono: np.ndarray, n_fft: int, hop: int,
 def log_mel(mono: np.ndarray, sample_rate: int = 48000, n_mels: int = 24, n_fft: int = 4800,
             hop: int = 1600, f_max: float | None = 17000, f_min: float = 0.0,
             mel_scale: str = "htk", mel_norm: str | None = None, framing: str = "video_aligned",
-            top_db: float | None = None) -> np.ndarray:
+            top_db: float | None = None, db_ref: str = "absolute") -> np.ndarray:
     """Log-Mel spectrogram in dB of ``mono`` ``(samples,)`` -> ``(samples // hop, n_mels)`` float32.
 
-    Defaults are the paper's: 140 800 samples at 48 kHz -> ``(88, 24)``.
+    Defaults are the paper's: 140 800 samples at 48 kHz -> ``(88, 24)``. ``db_ref`` ``max``
+    subtracts the clip's peak dB (librosa ``ref=np.max``), see the module doc.
     """
     _check(n_fft, hop, framing)
+    if db_ref not in DB_REFS:
+        raise ValueError(f"db_ref must be one of {DB_REFS}, got {db_ref!r}")
     t = _lms_transform(int(sample_rate), int(n_fft), int(hop), int(n_mels),
                        None if f_max is None else float(f_max), float(f_min), mel_scale,
                        mel_norm, framing, None if top_db is None else float(top_db))
-    return _run(t, mono, n_fft, hop, framing)
+    out = _run(t, mono, n_fft, hop, framing)
+    if db_ref == "max" and out.size:
+        out = out - out.max()
+    return out
 
 
 def mfcc(mono: np.ndarray, sample_rate: int = 48000, n_mfcc: int = 39, n_mels: int = 40,
@@ -137,7 +150,7 @@ def mfcc(mono: np.ndarray, sample_rate: int = 48000, n_mfcc: int = 39, n_mels: i
 
 SETTINGS = {
     "lms": ("n_mels", "n_fft", "hop", "f_max", "f_min", "mel_scale", "mel_norm", "framing",
-            "top_db"),
+            "top_db", "db_ref"),
     "mfcc": ("n_mfcc", "n_mels", "n_fft", "hop", "f_max", "f_min", "mel_scale", "mel_norm",
              "framing"),
 }

@@ -99,3 +99,25 @@ def test_dispatch_reads_params_sections_and_rejects_bad_settings():
         log_mel(x, framing="centre")
     with pytest.raises(ValueError, match="unknown spectral feature"):
         spectral_feature("cqt", x, SR, {})
+
+
+def test_db_reference_per_clip_and_top_db(decoded):
+    """db_ref max = librosa power_to_db(ref=np.max): the absolute LMS minus the clip's peak dB,
+    so a louder copy of the clip gives the same features; top_db floors at peak - top_db."""
+    absolute = log_mel(decoded)
+    rel = log_mel(decoded, db_ref="max")
+    assert np.isclose(rel.max(), 0.0)
+    assert np.allclose(rel, absolute - absolute.max(), atol=1e-4)
+    louder = log_mel(decoded * 4.0, db_ref="max")
+    assert np.allclose(louder, rel, atol=1e-3)                      # gain cancels
+    assert np.allclose(log_mel(decoded * 4.0) - absolute, 20 * np.log10(4.0), atol=1e-3)
+    # librosa's definition by hand: 10 log10(max(amin, S)) - 10 log10(max(amin, max S)), floor -top_db
+    mel = torchaudio.transforms.MelSpectrogram(SR, n_fft=4800, hop_length=1600, n_mels=24,
+                                               f_max=17000, center=True)(torch.from_numpy(decoded))
+    db = 10 * np.log10(np.maximum(1e-10, mel.numpy()))
+    ref = np.maximum(db - db.max(), -30.0)[:, :88].T
+    ours = log_mel(decoded, db_ref="max", top_db=30, framing="center_drop_last")
+    assert np.allclose(ours, ref, atol=1e-3) and np.isclose(ours.min(), -30.0)
+    assert spectral_feature("lms", decoded, SR, {"db_ref": "max"}).max() == 0.0
+    with pytest.raises(ValueError, match="db_ref"):
+        log_mel(decoded, db_ref="peak")

@@ -8,6 +8,7 @@ feature files written with features.core.store, then runs experiments the way th
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -93,3 +94,25 @@ def test_queued_grid(exp_repo):
     queued = [e for e in _experiments(exp_repo).values() if e["params"]["epochs"] == 5]
     assert sorted(e["params"]["modalities"] for e in queued) == [["kpd_face"], ["lms", "kpd_face"]]
     assert all(e["metrics"]["n_test_clips"] == 32 for e in queued)
+
+
+def test_knobs_through_dvc_exp_run(exp_repo):
+    """The issue-13 knobs set with -S (nested augment keys included) reach the train stage:
+    two seeds per fold with their spread in reports/train/fold_4.json, actor standardisation,
+    SpecAugment masks and mixup."""
+    run(["dvc", "exp", "run", "-n", "knobs", "-S", "train.seeds=2", "-S", "train.standardise=actor",
+         "-S", "train.augment.time_masks=2", "-S", "train.augment.freq_masks=1",
+         "-S", "train.augment.mixup=0.2", "-S", "train.jobs=2", "-S", "train.threads=0"], exp_repo)
+    exps = _experiments(exp_repo)
+    p = exps["knobs"]["params"]
+    assert p["seeds"] == 2 and p["standardise"] == "actor" and p["augment"]["mixup"] == 0.2
+    info = json.loads((exp_repo / "reports/train/fold_4.json").read_text())
+    assert info["standardise"] == "actor" and info["augment"]["time_masks"] == 2
+    seeds = info["seeds"]
+    assert seeds["n"] == 2 and len(seeds["accuracy"]["per_seed"]) == 2
+    assert seeds["accuracy"]["min"] <= info["accuracy"] + 1 and seeds["accuracy"]["std"] >= 0
+    assert (exp_repo / "data/models/fold_4/model_seed1.pt").exists()
+    log = (exp_repo / "reports/train/fold_4.log").read_text()
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)                  # cores // train.jobs
+    assert "seeds [0, 1]: accuracy" in log and f"{threads} CPU threads" in log
+    assert 0 <= exps["knobs"]["metrics"]["accuracy"]["mean"] <= 1

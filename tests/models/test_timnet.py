@@ -123,3 +123,57 @@ def test_scale_weights_and_every_block_receive_gradients():
     with torch.no_grad():
         g = net.scale_vectors(x)
         assert torch.allclose(net.embed(x), (g * net.scale_weights[None, :, None]).sum(1), atol=1e-6)
+
+
+def _pair(**kw) -> tuple[TIMNet, TIMNet]:
+    import copy
+    net = _net(**kw)
+    ref = copy.deepcopy(net)
+    ref.fused = False
+    return net, ref
+
+
+@pytest.mark.parametrize("kernel_size,scales,frames", [(2, 4, 30), (3, 3, 12), (2, 6, 20)])
+def test_fused_path_equals_the_reference_modules(kernel_size, scales, frames):
+    """The fast path (both branches, one batched GEMM per layer) is the same function with the
+    same parameters: outputs, gradients and BatchNorm running statistics match the per-branch
+    nn.Module path, in training (dropout 0) and eval mode. Dilations >= frames included."""
+    net, ref = _pair(kernel_size=kernel_size, scales=scales, dropout=0.0, bn_momentum=0.1)
+    assert net.fused and not ref.fused
+    x = torch.randn(5, frames, 6)
+    y = torch.tensor([0, 1, 2, 3, 4])
+    for _ in range(2):                                     # two steps: running stats move
+        for m in (net, ref):
+            m.train()
+            m.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+    for (name, p), q in zip(net.named_parameters(), ref.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6, rtol=1e-4), name
+    for (name, b), c in zip(net.named_buffers(), ref.buffers()):
+        assert torch.allclose(b.float(), c.float(), atol=1e-6), name
+    assert int(net.forward_blocks[0].body[1].num_batches_tracked) == 2
+    net.eval()
+    ref.eval()
+    with torch.no_grad():
+        assert torch.allclose(net(x), ref(x), atol=1e-5)
+        for a, b in zip(sum(net.branches(x), []), sum(ref.branches(x), [])):
+            assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_fused_spatial_dropout_drops_whole_channels():
+    """SpatialDropout1D: per (branch, sample, channel) the whole sequence is zeroed or scaled
+    by 1 / (1 - p)."""
+    from models.timnet import fused_causal_layer
+    net = _net(dropout=0.5, scales=1, layers=1)
+    h = torch.randn(2, 8, 6, 16)
+    torch.manual_seed(3)
+    dropped = fused_causal_layer(h, net.forward_blocks[0], net.backward_blocks[0], 0, True)
+    for blocks in (net.forward_blocks, net.backward_blocks):
+        blocks[0].body[3].p = 0.0
+    plain = fused_causal_layer(h, net.forward_blocks[0], net.backward_blocks[0], 0, True)
+    alive = plain > 0
+    ratio = torch.where(alive, dropped / plain.clamp_min(1e-12), torch.nan)
+    r = torch.nanmean(ratio, dim=3)                          # (2, filters, batch)
+    assert set(torch.unique(r[~torch.isnan(r)].round(decimals=4)).tolist()) == {0.0, 2.0}
+    assert torch.allclose(torch.nan_to_num(ratio, nan=0.0),
+                          torch.where(alive, r[..., None].expand_as(ratio), 0.0), atol=1e-4)

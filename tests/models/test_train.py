@@ -18,7 +18,7 @@ from models.folds import load_checkpoint, predictions_frame, run_fold
 from models.hparams import ExperimentError, resolve_experiment
 from models.metrics import fold_scores
 from tests.helpers.synthetic_features import synthetic_manifest, write_synthetic_features
-from models.training import class_weights, smooth_targets, smoothed_loss
+from models.training import class_weights, keras_weighted_loss, loss_fn, smooth_targets
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"epochs": 12, "filters": 8, "scales": 3, "layers": 2, "batch_size": 32, "threads": 1,
@@ -40,7 +40,9 @@ def test_label_smoothing_values():
     assert np.allclose(t.sum(1), 1.0)
     logits = torch.randn(2, 8)
     manual = -(torch.from_numpy(t) * torch.log_softmax(logits, 1)).sum(1).mean()
-    assert torch.isclose(smoothed_loss(logits, torch.from_numpy(t)), manual)
+    # F.cross_entropy(label_smoothing) is the old hand-rolled loss on the smoothed targets
+    assert torch.isclose(loss_fn(logits, torch.tensor([0, 3]), 0.1), manual)
+    assert torch.isclose(keras_weighted_loss(logits, torch.from_numpy(t)), manual)
 
 
 def test_binary_class_weights():
@@ -52,11 +54,28 @@ def test_binary_class_weights():
     assert np.allclose(class_weights(y, 2), [720 / 1248, 720 / 192])
     with pytest.raises(ValueError, match="no training sample"):
         class_weights(np.zeros(5, int), 2)
-    # the weighted loss multiplies each sample's loss by its class weight
+    # Keras class_weight semantics multiply each sample's loss by its class weight
     logits = torch.zeros(2, 2)
     t = torch.from_numpy(smooth_targets(np.array([0, 1]), 2))
-    plain = smoothed_loss(logits, t)
-    assert torch.isclose(smoothed_loss(logits, t, torch.tensor([2.0, 2.0])), 2 * plain)
+    plain = keras_weighted_loss(logits, t)
+    assert torch.isclose(keras_weighted_loss(logits, t, torch.tensor([2.0, 2.0])), 2 * plain)
+
+
+def test_weighted_smoothed_loss_matches_the_old_per_sample_definition():
+    """loss_fn (F.cross_entropy(label_smoothing) + per-sample class weights) equals the old
+    hand-rolled loss with and without class weights; PyTorch's weight= variant differs."""
+    torch.manual_seed(0)
+    logits = torch.randn(6, 2, dtype=torch.float64)
+    y = torch.tensor([0, 1, 0, 0, 0, 1])
+    w = torch.tensor([0.6, 3.0], dtype=torch.float64)
+    t = torch.from_numpy(smooth_targets(y.numpy(), 2, 0.1)).double()
+    assert torch.isclose(loss_fn(logits, y, 0.1, w), keras_weighted_loss(logits, t, w[y]))
+    assert torch.isclose(loss_fn(logits, y, 0.1), keras_weighted_loss(logits, t))
+    logits8, y8 = torch.randn(5, 8, dtype=torch.float64), torch.tensor([0, 7, 3, 3, 1])
+    t8 = torch.from_numpy(smooth_targets(y8.numpy(), 8, 0.1)).double()
+    assert torch.isclose(loss_fn(logits8, y8, 0.1), keras_weighted_loss(logits8, t8))
+    pytorch_weighted = torch.nn.functional.cross_entropy(logits, y, weight=w, label_smoothing=0.1)
+    assert not torch.isclose(pytorch_weighted, loss_fn(logits, y, 0.1, w))
 
 
 def test_fold_splits_are_actor_independent():
@@ -241,3 +260,118 @@ def test_train_stage_writes_outputs_and_reloadable_checkpoint(synthetic, tmp_pat
     with torch.no_grad():
         post = torch.softmax(model({"lms": torch.from_numpy(stds["lms"].transform(x, mask))}), 1)
     assert np.allclose(post.numpy(), preds[[f"p_{c}" for c in exp.class_names]].to_numpy(), atol=1e-5)
+
+
+def test_new_defaults_resolve_to_the_paper_and_validate():
+    from models.hparams import AUGMENT_DEFAULTS
+    e = resolve_experiment({"modalities": ["lms"], "bn_momentum": None})
+    assert e.bn_momentum == 0.01 and "paper" in e.sources["bn_momentum"]   # Keras 0.99
+    assert resolve_experiment({"modalities": ["lms"], "bn_momentum": 0.1}).bn_momentum == 0.1
+    assert (e.seeds, e.jobs, e.standardise) == (1, 1, "fold")
+    assert e.augment == AUGMENT_DEFAULTS and e.augment["mixup"] == 0.0
+    assert e.augment["time_masks"] == 0 and e.augment["freq_masks"] == 0
+    a = resolve_experiment({"modalities": ["lms"], "augment": {"time_masks": 2, "mixup": 0.2,
+                                                              "modalities": "lms"}}).augment
+    assert a["time_masks"] == 2 and a["mixup"] == 0.2 and a["modalities"] == ["lms"]
+    assert a["freq_width"] == AUGMENT_DEFAULTS["freq_width"]
+    # the repo's params.yaml: only the documented demo budget differs from the paper
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert p["train"]["standardise"] == "fold" and p["train"]["seeds"] == 1
+    assert p["train"]["augment"]["time_masks"] == 0 and p["train"]["augment"]["mixup"] == 0.0
+    assert p["features"]["lms"]["db_ref"] == "absolute" and p["features"]["lms"]["top_db"] is None
+    for bad, match in [({"standardise": "speaker"}, "standardise"), ({"seeds": 0}, "seeds"),
+                       ({"augment": {"warp": 1}}, "unknown keys"),
+                       ({"augment": {"mixup": -1}}, "mixup"), ({"bn_momentum": 0}, "bn_momentum")]:
+        with pytest.raises(ExperimentError, match=match):
+            resolve_experiment({"modalities": ["lms"], **bad})
+
+
+def test_threads_share_the_cores_between_parallel_jobs(monkeypatch):
+    from models import folds
+    monkeypatch.setattr(folds, "available_cores", lambda: 8)
+    assert folds.resolve_threads(0, 1) == 8 and folds.resolve_threads(0, 2) == 4
+    assert folds.resolve_threads(0, 3) == 2 and folds.resolve_threads(0, 16) == 1
+    assert folds.resolve_threads(3, 2) == 3                       # explicit threads win
+
+
+def test_actor_standardisation_uses_each_actors_own_clips():
+    from models.data import standardise_sets
+    rng = np.random.default_rng(0)
+    offsets = {1: 10.0, 2: -5.0, 3: 40.0}                          # actor 3: a test actor
+    xs = {a: rng.normal(o, 2.0, size=(20, 8, 3)).astype(np.float32) for a, o in offsets.items()}
+    fit_x = np.concatenate([xs[1], xs[2]])
+    fit_actors = np.array([1] * 20 + [2] * 20)
+    mask = np.ones(fit_x.shape[:2], bool)
+    z_fit, (z_test,), stats = standardise_sets("actor", fit_x, mask, fit_actors,
+                                               [(xs[3], np.ones((20, 8), bool), np.full(20, 3))])
+    assert sorted(stats) == ["actor_1", "actor_2", "actor_3"]
+    assert np.isclose(stats["actor_3"].mean[0], 40.0, atol=1.0)    # from its own clips
+    for z in (z_fit[:20], z_fit[20:], z_test):                     # each actor ~ N(0, 1)
+        assert np.allclose(z.reshape(-1, 3).mean(0), 0, atol=1e-4)
+        assert np.allclose(z.reshape(-1, 3).std(0), 1, atol=1e-3)
+    z_fold, (z_test_fold,), s = standardise_sets("fold", fit_x, mask, fit_actors,
+                                                 [(xs[3], np.ones((20, 8), bool), np.full(20, 3))])
+    assert list(s) == ["fold"] and z_test_fold.mean() > 3         # test actor keeps its offset
+    z_none, _, s = standardise_sets("none", fit_x, mask, fit_actors, [])
+    assert np.array_equal(z_none, fit_x) and np.all(s["fold"].std == 1)
+
+
+def test_spec_augment_masks_spans_and_mixup_mixes():
+    from models.training import mixup_batch, spec_augment
+    g = torch.Generator().manual_seed(0)
+    x = torch.ones(64, 88, 24)
+    y = spec_augment(x, g, time_masks=2, time_width=10, freq_masks=1, freq_width=4)
+    zero_frames = (y == 0).all(dim=2).sum(1)                      # fully masked frames per clip
+    zero_bands = (y == 0).all(dim=1).sum(1)
+    assert zero_frames.max() <= 20 and zero_frames.float().mean() > 3
+    assert zero_bands.max() <= 4 and zero_bands.float().mean() > 0.5
+    for i in range(64):                                           # one contiguous band span
+        idx = torch.nonzero((y[i] == 0).all(dim=0)).flatten()
+        if len(idx):
+            assert int(idx[-1] - idx[0]) + 1 == len(idx)
+    assert torch.equal(spec_augment(x, g, 0, 10, 0, 4), x)
+    xb = {"lms": torch.arange(4.0)[:, None, None].expand(4, 2, 3).clone()}
+    mixed, perm, lam = mixup_batch(xb, torch.Generator().manual_seed(1), 0.2)
+    assert 0.0 <= lam <= 1.0 and sorted(perm.tolist()) == [0, 1, 2, 3]
+    assert torch.allclose(mixed["lms"], lam * xb["lms"] + (1 - lam) * xb["lms"][perm])
+
+
+def test_knobs_train_end_to_end_and_seeds_average(synthetic):
+    root, manifest = synthetic
+    exp = resolve_experiment(_train_params(
+        modalities=["lms"], epochs=6, seeds=2, standardise="actor",
+        augment={"time_masks": 2, "freq_masks": 1, "mixup": 0.2}))
+    train, test = fold_split(manifest, 4)
+    lines: list[str] = []
+    run = run_fold(exp, train, test, root, log=lines.append)
+    assert [r.seed for r in run.seed_runs] == [0, 1]
+    assert np.allclose(run.posteriors, (run.seed_runs[0].posteriors + run.seed_runs[1].posteriors) / 2)
+    assert not np.allclose(run.seed_runs[0].posteriors, run.seed_runs[1].posteriors)
+    assert set(run.standardisers["lms"]) == {f"actor_{a}" for a in range(1, 13)}
+    assert any("seed 1 (2/2)" in line and "standardise actor" in line for line in lines)
+
+
+def test_train_stage_reports_the_seed_spread(synthetic, tmp_path, monkeypatch):
+    from stages import train as train_stage
+    root, manifest = synthetic
+    _project(tmp_path, manifest, root, modalities=["lms"], epochs=3, seeds=3)
+    monkeypatch.chdir(tmp_path)
+    assert train_stage.main(["0"]) == 0
+    info = json.loads(Path("reports/train/fold_0.json").read_text())
+    seeds = info["seeds"]
+    assert seeds["n"] == 3 and seeds["values"] == [0, 1, 2]
+    acc = seeds["accuracy"]
+    assert len(acc["per_seed"]) == 3 and acc["min"] <= acc["mean"] <= acc["max"]
+    assert np.isclose(acc["std"], np.std(acc["per_seed"]), atol=1e-6)
+    assert sorted(p.name for p in Path("data/models/fold_0").iterdir()) == \
+        ["model.pt", "model_seed1.pt", "model_seed2.pt"]
+    # the predictions are the seed-averaged posteriors of the three saved models
+    preds = pd.read_parquet("data/predictions/fold_0.parquet")
+    x, mask = load_feature("lms", preds["video_id"].tolist(), Path("data/features"))
+    posts = []
+    for name in ("model.pt", "model_seed1.pt", "model_seed2.pt"):
+        model, exp, stds = load_checkpoint(f"data/models/fold_0/{name}")
+        with torch.no_grad():
+            posts.append(torch.softmax(model({"lms": torch.from_numpy(stds["lms"].transform(x, mask))}), 1).numpy())
+    assert np.allclose(np.mean(posts, 0), preds[[f"p_{c}" for c in exp.class_names]].to_numpy(), atol=1e-5)
+    assert "seeds [0, 1, 2]: accuracy" in Path("reports/train/fold_0.log").read_text()
