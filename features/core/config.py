@@ -194,6 +194,7 @@ class Lms:
     mel_scale: Literal[MEL_SCALES] = "htk"
     mel_norm: Literal["slaney"] | None = None
     top_db: float | None = None
+    db_ref: Literal["absolute", "max"] = "absolute"
     framing: Literal[FRAMINGS] = "video_aligned"
 
 
@@ -240,6 +241,16 @@ class Features:
 
 
 @dataclasses.dataclass(frozen=True)
+class Augment:
+    time_masks: int = field(default=0, metadata=AT_LEAST_0)
+    time_width: int = field(default=8, metadata=AT_LEAST_0)
+    freq_masks: int = field(default=0, metadata=AT_LEAST_0)
+    freq_width: int = field(default=4, metadata=AT_LEAST_0)
+    modalities: list[str] = field(default_factory=lambda: ["lms", "mfcc"])
+    mixup: float = field(default=0.0, metadata=rule(lambda v: v >= 0, "a number >= 0"))
+
+
+@dataclasses.dataclass(frozen=True)
 class Train:
     modalities: list[str] | str = field(default_factory=lambda: ["lms", "kpd_face"])
     task: Literal[TASKS] = "multiclass"
@@ -261,8 +272,12 @@ class Train:
     selection: Literal[SELECTIONS] = "train_loss"
     val_actors: int = 2
     patience: int = 10
-    bn_momentum: float = 0.1
+    bn_momentum: float | None = 0.1
     bn_eps: float = 0.001
+    standardise: Literal["fold", "actor", "none"] = "fold"
+    augment: Augment = Augment()
+    seeds: int = field(default=1, metadata=AT_LEAST_1)
+    jobs: int = field(default=1, metadata=AT_LEAST_1)
     adam_betas: list[float] = field(default_factory=lambda: [0.93, 0.98], metadata=PAIR)
     adam_eps: float = 1e-8
     seed: int = 0
