@@ -12,6 +12,13 @@ decode (truncated file) stays black and invalid, and is reported. A clip whose C
 or has no tracked frame at all is skipped for all three crops (reported), so the three files
 always hold the same clips.
 
+Fine-tuning crops (issue 14): the same three crops at the ``crops.spaced_count`` (20) equally
+spaced frames of the whole clip (:func:`features.tracks.frames.spaced_frames`, the thesis'
+fine-tuning input) go to ``crops_spaced_<part>/Actor_XX.h5``; they are cut in the same decode
+pass as the 88 middle frames. Every crop is stored compressed per ``crops.codec`` /
+``crops.quality`` (:func:`features.visual.crops.encode_crops`; read back with
+:func:`features.visual.crops.decode_crops`).
+
 To keep memory flat, workers write each clip's patches to ``.npy`` files in a temporary folder
 and the HDF5 writer reads them back memory-mapped (with a remote Dask cluster, whose workers do
 not share that folder, the arrays travel back in memory instead).
@@ -31,7 +38,8 @@ import cv2
 import numpy as np
 
 from features.core.atomic import remove_stale_temps, temp_prefix
-from features.visual.crops import FACE_MODES, PADDINGS, eye_patches, face_image, mouth_patch
+from features.visual.crops import (CODECS, FACE_MODES, PADDINGS, encode_crops, eye_patches,
+                                   face_image, mouth_patch)
 from features.core.hashing import sha256_file
 from features.tracks.frames import TrackError, clip_notes, interpolate, require_blocks, select_tracked
 from features.core.manifest import read_manifest
@@ -44,6 +52,7 @@ from features.core.store import FeatureRecord, write_feature_file
 from features.media.video import VideoError, iter_frames
 
 CROPS = ("crops_eyes", "crops_mouth", "crops_face")
+SPACED = {name: name.replace("crops_", "crops_spaced_") for name in CROPS}  # 20 spaced frames
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
 
 
@@ -90,9 +99,11 @@ def clip_job(job: dict[str, Any]) -> tuple[dict[str, FeatureRecord] | None, list
         track = read_openface(path)
         track.require(*FEATURE_NEEDS["crops"], feature="crops")
         sel = select_tracked(track, job["n_frames"], job["count"])
-        eye = interpolate(track.eye_lmk_2d, track, sel.indices)
-        lmk = interpolate(track.lmk_2d, track, sel.indices)
-        crops, decoded, outside = crop_clip(video, eye, lmk, sel.indices, job["crops"])
+        spaced = select_tracked(track, job["n_frames"], job["spaced_count"], "spaced")
+        both = np.concatenate([sel.indices, spaced.indices])   # one decode pass for both
+        eye = interpolate(track.eye_lmk_2d, track, both)
+        lmk = interpolate(track.lmk_2d, track, both)
+        crops, decoded, outside = crop_clip(video, eye, lmk, both, job["crops"])
     except (OpenFaceError, TrackError, VideoError, ValueError) as exc:
         return None, [(str(exc), "skipped", vid, True)]
     notes: list[Note] = [(p, a, vid, False) for p, a in clip_notes(sel, job["n_frames"], job["max_missing"])]
@@ -104,17 +115,21 @@ def clip_job(job: dict[str, Any]) -> tuple[dict[str, FeatureRecord] | None, list
         if n:
             notes.append((f"{name}: {n} of {len(decoded)} patches leave the frame",
                           f"padded: {pad}", vid, False))
-    real = ~sel.padded & decoded
-    valid = {"crops_eyes": real & sel.tracked, "crops_mouth": real & sel.tracked,
-             "crops_face": real & (sel.tracked if job["crops"]["face_mode"] == "tracked" else True)}
     source = f"video:{job['fingerprint']};csv:{sha256_file(path)}"
     records = {}
-    for name, arr in crops.items():
-        data: Any = arr
-        if job["tmp"]:
-            data = str(Path(job["tmp"]) / f"{vid}.{name}.npy")
-            np.save(data, arr)
-        records[name] = FeatureRecord(vid, data, valid[name], sel.indices, source)
+    m = len(sel.indices)
+    for s_, part, names in ((sel, slice(0, m), CROPS), (spaced, slice(m, None), SPACED.values())):
+        real = ~s_.padded & decoded[part]
+        valid = {"eyes": real & s_.tracked, "mouth": real & s_.tracked,
+                 "face": real & (s_.tracked if job["crops"]["face_mode"] == "tracked" else True)}
+        for crop, name in zip(CROPS, names):
+            data: Any = encode_crops(crops[crop][part], job["crops"]["codec"],
+                                     int(job["crops"]["quality"]))
+            if job["tmp"]:
+                npy = str(Path(job["tmp"]) / f"{vid}.{name}.npy")
+                np.save(npy, data)
+                data = npy
+            records[name] = FeatureRecord(vid, data, valid[crop.split("_")[1]], s_.indices, source)
     return records, notes
 
 
@@ -128,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = {"eye_size": get(params, "crops.eye_size"), "mouth_size": get(params, "crops.mouth_size"),
            "face_size": get(params, "crops.face_size"), "face_mode": get(params, "crops.face_mode"),
            "face_margin": get(params, "crops.face_margin", 1.4),
-           "padding": get(params, "crops.padding", "zeros")}
+           "padding": get(params, "crops.padding", "zeros"),
+           "codec": get(params, "crops.codec", "raw"), "quality": int(get(params, "crops.quality", 90))}
+    if cfg["codec"] not in CODECS:
+        raise ParamsError(f"params.yaml: crops.codec must be one of {CODECS}, got {cfg['codec']!r}")
+    spaced_count = int(get(params, "crops.spaced_count", 20))
+    if spaced_count < 1:
+        raise ParamsError(f"params.yaml: crops.spaced_count must be >= 1, got {spaced_count}")
     if cfg["face_mode"] not in FACE_MODES:
         raise ParamsError(f"params.yaml: crops.face_mode must be one of {FACE_MODES}, got {cfg['face_mode']!r}")
     if cfg["padding"] not in PADDINGS:
@@ -147,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix=f"{temp_prefix(scratch)}-") as tmp:
         jobs = [{"video_id": r.video_id, "csv": str(openface_csv(r.video_id, args.actor)),
                  "video": str(r.path), "fingerprint": str(r.fingerprint), "n_frames": int(r.frames),
-                 "count": count, "max_missing": max_missing, "crops": cfg,
+                 "count": count, "spaced_count": spaced_count, "max_missing": max_missing, "crops": cfg,
                  "tmp": None if comp["backend"] == "dask" else tmp}
                 for r in manifest.itertuples(index=False)]
         results = map_progress(clip_job, jobs, desc=f"crops {actor}", **comp)
-        per_crop: dict[str, list[FeatureRecord]] = {name: [] for name in CROPS}
+        per_crop: dict[str, list[FeatureRecord]] = {name: [] for name in (*CROPS, *SPACED.values())}
         for job, (recs, notes) in zip(jobs, results):
             for problem, action, vid, fatal in notes:
                 problems.add(job["csv"], problem, action, vid, fatal_ok=fatal)
@@ -161,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 per_crop[name].append(rec)
         file_params = {"crops": params.get("crops", {}), "frames": params.get("frames", {}),
                        "colour": "RGB"}
-        for name in CROPS:
+        for name in per_crop:
             write_feature_file(feature_file(name, args.actor), name, per_crop[name], file_params,
                                actor=int(args.actor))
         per_crop.clear()

@@ -24,6 +24,7 @@ from features.core.parallel import compute_settings
 from features.core.config import ParamsError, get, load_params
 from features.core.paths import actor_dir, feature_file
 from features.core.problems import ProblemLog
+from features.visual.crops import decode_crops
 from features.learnt.resnet import EYES_MODES, clip_vectors, image_normalisation, load_resnet
 from features.core.store import (
     FeatureRecord,
@@ -75,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for vid in tqdm(ids, desc=f"{feature} {actor}", unit="clip"):
         rec = read_record(source, vid)
-        crops = rec.data
+        try:
+            crops = decode_crops(rec.data)     # compact (JPEG/PNG/WebP) or raw crops
+        except ValueError as exc:
+            problems.add(source, f"crops of {vid}: {exc}", "skipped", vid)
+            continue
         if crops.dtype != np.uint8 or crops.ndim not in (4, 5) or crops.shape[-1] != 3 \
                 or crops.shape[0] == 0:
             problems.add(source, f"crops of {vid} are {crops.dtype} {crops.shape}, expected uint8 "
