@@ -33,25 +33,26 @@ def task_labels(exp: Experiment, rows: pd.DataFrame) -> np.ndarray:
     return labels
 
 
-def drop_missing(rows: pd.DataFrame, modalities: list[str], root: Path = FEATURES_DIR
-                 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+def drop_missing(rows: pd.DataFrame, modalities: list[str], root: Path = FEATURES_DIR,
+                 fold: int | None = None) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
     """Rows that have every modality, and ``(video_id, feature file, problem)`` for the others."""
     problems: dict[str, tuple[str, str]] = {}
     ids, actors = rows["video_id"].tolist(), rows["actor"].astype(int).tolist()
     for m in modalities:
-        for vid, item in missing_clips(m, ids, actors, root).items():
+        for vid, item in missing_clips(m, ids, actors, root, fold).items():
             problems.setdefault(vid, item)
     keep = rows[~rows["video_id"].isin(problems)].reset_index(drop=True)
     return keep, sorted((vid, path, problem) for vid, (path, problem) in problems.items())
 
 
-def load_inputs(modalities: list[str], rows: pd.DataFrame, root: Path = FEATURES_DIR
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Raw arrays ``{m: (n, frames, dims)}`` and masks ``{m: (n, frames)}`` in row order."""
+def load_inputs(modalities: list[str], rows: pd.DataFrame, root: Path = FEATURES_DIR,
+                fold: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Raw arrays ``{m: (n, frames, dims)}`` and masks ``{m: (n, frames)}`` in row order
+    (``fold``: the test fold, for per-fold features, see models.data.stored_feature)."""
     ids = rows["video_id"].tolist()
     xs, masks = {}, {}
     for m in modalities:
-        xs[m], masks[m] = load_feature(m, ids, root)
+        xs[m], masks[m] = load_feature(m, ids, root, fold)
     return xs, masks
 
 
@@ -72,7 +73,8 @@ class FoldRun:
 
 
 def run_fold(exp: Experiment, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
-             root: Path = FEATURES_DIR, log: Callable[[str], None] = print) -> FoldRun:
+             root: Path = FEATURES_DIR, log: Callable[[str], None] = print,
+             fold: int | None = None) -> FoldRun:
     """Train on ``train_rows`` (optionally minus an inner validation split) and predict ``test_rows``.
 
     Standardisation statistics come from the training rows only (the inner validation actors
@@ -88,14 +90,14 @@ def run_fold(exp: Experiment, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
                                              exp.val_actors, exp.seed)
     is_val = train_rows["actor"].astype(int).isin(val_actors).to_numpy()
     fit_rows, val_rows = train_rows[~is_val].reset_index(drop=True), train_rows[is_val].reset_index(drop=True)
-    raw_fit, mask_fit = load_inputs(exp.modalities, fit_rows, root)
-    raw_test, mask_test = load_inputs(exp.modalities, test_rows, root)
+    raw_fit, mask_fit = load_inputs(exp.modalities, fit_rows, root, fold)
+    raw_test, mask_test = load_inputs(exp.modalities, test_rows, root, fold)
     stds = {m: Standardiser.fit(raw_fit[m], mask_fit[m]) for m in exp.modalities}
     x_fit = {m: stds[m].transform(raw_fit[m], mask_fit[m]) for m in exp.modalities}
     x_test = {m: stds[m].transform(raw_test[m], mask_test[m]) for m in exp.modalities}
     val = None
     if len(val_rows):
-        raw_val, mask_val = load_inputs(exp.modalities, val_rows, root)
+        raw_val, mask_val = load_inputs(exp.modalities, val_rows, root, fold)
         val = ({m: stds[m].transform(raw_val[m], mask_val[m]) for m in exp.modalities},
                task_labels(exp, val_rows))
     in_dims = {m: int(x_fit[m].shape[-1]) for m in exp.modalities}
