@@ -91,7 +91,8 @@ def crop_clip(video: str | Path, eye_lmk_2d: np.ndarray, lmk_2d: np.ndarray, ind
 
 
 def clip_job(job: dict[str, Any]) -> tuple[dict[str, FeatureRecord] | None, list[Note]]:
-    """One clip's three records (data as .npy paths when ``job['tmp']`` is set) and its notes."""
+    """One clip's six records (88 middle + 20 spaced frames x eyes, mouth, face; data as .npy
+    paths when ``job["tmp"]`` is set) and its notes."""
     vid, path, video = job["video_id"], Path(job["csv"]), job["video"]
     if not path.exists():
         return None, [(f"OpenFace CSV not found: {path}", "skipped", vid, True)]

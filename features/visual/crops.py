@@ -120,8 +120,8 @@ def decode_crops(data: np.ndarray, frames: np.ndarray | slice | None = None) -> 
     data = np.asarray(data)
     if not is_encoded(data):
         if data.dtype != np.uint8 or data.ndim < 4 or data.shape[-1] != 3:
-            raise ValueError(f"crops are {data.dtype} {data.shape}: neither an encoded container "
-                             "nor uint8 (frames, [k,] H, W, 3) RGB")
+            raise ValueError(f"crops are {data.dtype} {data.shape}, expected uint8 (frames, [k,] H, "
+                             "W, 3) RGB or an encoded crops container")
         return data if frames is None else data[frames]
     head, offset = crops_header(data)
     shape, lengths = tuple(head["shape"]), np.asarray(head["lengths"], np.int64)
