@@ -67,15 +67,34 @@ def inner_validation_actors(actors: list[int], count: int, seed: int) -> list[in
     return sorted(picked)
 
 
+PER_FOLD_SUFFIX = "_ft"   # per-fold features: data/features/<name>/fold_K/Actor_XX.h5
+
+
+def stored_feature(feature: str, fold: int | None = None) -> str:
+    """Folder of ``feature`` under data/features for test fold ``fold``.
+
+    Per-fold features (names ending ``_ft``: a ResNet fine-tuned on fold K's training clips,
+    stages/finetune.py) are stored per test fold, ``<feature>/fold_K``, and fold K's model
+    reads fold K's values only; other features are shared by all folds.
+    """
+    if not feature.endswith(PER_FOLD_SUFFIX):
+        return feature
+    if fold is None:
+        raise StoreError(f"feature {feature} is computed per test fold (fine-tuned extractor): "
+                         "the test fold must be given to load it")
+    return f"{feature}/fold_{int(fold)}"
+
+
 def missing_clips(feature: str, video_ids: list[str], actors: list[int],
-                  root: Path = FEATURES_DIR) -> dict[str, tuple[str, str]]:
+                  root: Path = FEATURES_DIR, fold: int | None = None) -> dict[str, tuple[str, str]]:
     """{video_id: (feature file, problem)} for clips without an entry (or file) for ``feature``."""
+    stored = stored_feature(feature, fold)
     missing: dict[str, tuple[str, str]] = {}
     by_actor: dict[int, list[str]] = {}
     for vid, actor in zip(video_ids, actors):
         by_actor.setdefault(int(actor), []).append(vid)
     for actor, vids in sorted(by_actor.items()):
-        path = feature_file(feature, actor, Path(root))
+        path = feature_file(stored, actor, Path(root))
         try:
             have = set(list_ids(path))
         except StoreError as exc:
@@ -86,10 +105,12 @@ def missing_clips(feature: str, video_ids: list[str], actors: list[int],
     return missing
 
 
-def load_feature(feature: str, video_ids: list[str], root: Path = FEATURES_DIR
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(n, frames, dims)`` float32 and valid mask ``(n, frames)``; clear error if not a sequence."""
-    x, mask = read_features(feature, video_ids, root)
+def load_feature(feature: str, video_ids: list[str], root: Path = FEATURES_DIR,
+                 fold: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, frames, dims)`` float32 and valid mask ``(n, frames)``; clear error if not a sequence.
+
+    ``fold``: the test fold, for per-fold features (:func:`stored_feature`)."""
+    x, mask = read_features(stored_feature(feature, fold), video_ids, root)
     if x.ndim != 3:
         kind = "images (crops are not model inputs)" if x.ndim > 3 else "per-clip vectors"
         raise StoreError(f"feature {feature}: entries of shape {x.shape[1:]} are {kind}; "

@@ -10,18 +10,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from features.core.devices import resolve_device
 from features.core.paths import FEATURES_DIR
 from features.core.ravdess import EMOTION_NAMES
-from features.core.devices import resolve_device
-from models.data import Standardiser, inner_validation_actors, load_feature, missing_clips, \
-    standardise_sets
+from models.data import Standardiser, inner_validation_actors, load_feature, missing_clips, standardise_sets
 from models.hparams import Experiment
 from models.multinet import MultiNet
 from models.training import TrainResult, build_model, fit, predict_proba, seed_everything
@@ -55,25 +55,26 @@ def task_labels(exp: Experiment, rows: pd.DataFrame) -> np.ndarray:
     return labels
 
 
-def drop_missing(rows: pd.DataFrame, modalities: list[str], root: Path = FEATURES_DIR
-                 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+def drop_missing(rows: pd.DataFrame, modalities: list[str], root: Path = FEATURES_DIR,
+                 fold: int | None = None) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
     """Rows that have every modality, and ``(video_id, feature file, problem)`` for the others."""
     problems: dict[str, tuple[str, str]] = {}
     ids, actors = rows["video_id"].tolist(), rows["actor"].astype(int).tolist()
     for m in modalities:
-        for vid, item in missing_clips(m, ids, actors, root).items():
+        for vid, item in missing_clips(m, ids, actors, root, fold).items():
             problems.setdefault(vid, item)
     keep = rows[~rows["video_id"].isin(problems)].reset_index(drop=True)
     return keep, sorted((vid, path, problem) for vid, (path, problem) in problems.items())
 
 
-def load_inputs(modalities: list[str], rows: pd.DataFrame, root: Path = FEATURES_DIR
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Raw arrays ``{m: (n, frames, dims)}`` and masks ``{m: (n, frames)}`` in row order."""
+def load_inputs(modalities: list[str], rows: pd.DataFrame, root: Path = FEATURES_DIR,
+                fold: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Raw arrays ``{m: (n, frames, dims)}`` and masks ``{m: (n, frames)}`` in row order
+    (``fold``: the test fold, for per-fold features, see models.data.stored_feature)."""
     ids = rows["video_id"].tolist()
     xs, masks = {}, {}
     for m in modalities:
-        xs[m], masks[m] = load_feature(m, ids, root)
+        xs[m], masks[m] = load_feature(m, ids, root, fold)
     return xs, masks
 
 
@@ -109,7 +110,8 @@ class FoldRun:
 
 
 def run_fold(exp: Experiment, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
-             root: Path = FEATURES_DIR, log: Callable[[str], None] = print) -> FoldRun:
+             root: Path = FEATURES_DIR, log: Callable[[str], None] = print,
+             fold: int | None = None) -> FoldRun:
     """Train on ``train_rows`` (optionally minus an inner validation split) and predict ``test_rows``.
 
     Standardisation follows ``exp.standardise`` (models.data): ``fold`` statistics come from the
@@ -128,9 +130,9 @@ def run_fold(exp: Experiment, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
                                              exp.val_actors, exp.seed)
     is_val = train_rows["actor"].astype(int).isin(val_actors).to_numpy()
     fit_rows, val_rows = train_rows[~is_val].reset_index(drop=True), train_rows[is_val].reset_index(drop=True)
-    raw_fit, mask_fit = load_inputs(exp.modalities, fit_rows, root)
-    raw_test, mask_test = load_inputs(exp.modalities, test_rows, root)
-    raw_val, mask_val = load_inputs(exp.modalities, val_rows, root) if len(val_rows) else ({}, {})
+    raw_fit, mask_fit = load_inputs(exp.modalities, fit_rows, root, fold)
+    raw_test, mask_test = load_inputs(exp.modalities, test_rows, root, fold)
+    raw_val, mask_val = load_inputs(exp.modalities, val_rows, root, fold) if len(val_rows) else ({}, {})
     actors = {k: r["actor"].astype(int).to_numpy() for k, r in
               (("fit", fit_rows), ("test", test_rows), ("val", val_rows))}
     x_fit, x_test, x_val, stds = {}, {}, {}, {}

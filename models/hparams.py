@@ -1,6 +1,6 @@
 """Experiment settings: the paper's hyperparameters (Table C.1) and the params.yaml overrides.
 
-``resolve_experiment(params["train"])`` gives one :class:`Experiment` describing the run of every
+``resolve_experiment(<the train section of params.yaml>)`` gives one :class:`Experiment` describing the run of every
 fold: modalities, task, the optimiser settings and one :class:`TrunkSpec`-like dict per modality.
 A ``null`` in params.yaml means "the paper's value"; each resolved value records where it came
 from (``sources``) so reports can say whether a run used the paper's settings.
@@ -31,6 +31,10 @@ TABLE_C1: dict[str, tuple[float, float, int, int, int]] = {
     "resnet_face": (2e-4, 2e-4, 8, 60, 5),
     "resnet_mouth": (2e-4, 2e-4, 8, 60, 5),
     "resnet_eyes": (2e-4, 2e-4, 8, 60, 5),
+    # fine-tuned per fold (stages/finetune.py), frozen for Multi-Net: the ResNet rows
+    "resnet_face_ft": (2e-4, 2e-4, 8, 60, 5),
+    "resnet_mouth_ft": (2e-4, 2e-4, 8, 60, 5),
+    "resnet_eyes_ft": (2e-4, 2e-4, 8, 60, 5),
     "kpd_face": (5e-4, 2e-4, 64, 100, 7),
     "kpd_eyes": (5e-4, 2e-4, 64, 100, 7),
     "au": (2e-4, 2e-4, 64, 40, 7),
@@ -116,7 +120,7 @@ def paper_row(modalities: list[str], task: str) -> tuple[dict[str, Any], str]:
     if len(modalities) == 1:
         m = modalities[0]
         lr_mc, lr_bin, batch, epochs, scales = TABLE_C1[m]
-        if m == "resnet_eyes" and task == "multiclass":
+        if m in ("resnet_eyes", "resnet_eyes_ft") and task == "multiclass":
             filters[m] = 32
         return ({"lr": lr_mc if task == "multiclass" else lr_bin, "batch_size": batch,
                  "epochs": epochs, "scales": {m: scales}, "filters": filters},

@@ -2,7 +2,8 @@
 
 Videos + OpenFace CSVs of one actor -> ``data/features/crops_eyes/Actor_XX.h5``
 ((88, 2, 128, 128, 3) uint8 RGB per clip), ``crops_mouth`` ((88, 110, 180, 3)), ``crops_face``
-((88, 224, 224, 3)) and ``reports/problems/crops/Actor_XX.csv``. Each video is decoded once, for
+((88, 224, 224, 3)), the same three at 20 spaced frames (``crops_spaced_<part>``, fine-tuning),
+stored as JPEG (``crops.codec``), and ``reports/problems/crops/Actor_XX.csv``. Each video is decoded once, for
 the selected frames only, and all three crops are cut from the same frames (recipe in
 :mod:`features.visual.crop_recipe`, patch maths in :mod:`features.visual.crops`). A clip whose CSV is
 missing or has no tracked frame at all is skipped for all three crops (reported), so the three

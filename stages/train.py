@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     kept = []
     for rows, side in ((train_rows, "train"), (test_rows, "test")):
-        rows, missing = drop_missing(rows, exp.modalities, FEATURES_DIR)
+        rows, missing = drop_missing(rows, exp.modalities, FEATURES_DIR, args.fold)
         for vid, path, problem in missing:
             problems.add(path, problem, f"excluded from fold {args.fold} {side}",
                          video_id=vid, fatal_ok=False)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"stages.train: fold {args.fold} has no usable {side} clip "
                          f"(see {PROBLEMS / f'fold_{args.fold}.csv'})")
     log(f"experiment: {json.dumps(exp.to_dict(), sort_keys=True)}")
-    run = run_fold(exp, train_rows, test_rows, FEATURES_DIR, log)
+    run = run_fold(exp, train_rows, test_rows, FEATURES_DIR, log, fold=args.fold)
     preds = predictions_frame(exp, run.test_rows, run.posteriors)
     scores = fold_scores(preds["label"].to_numpy(), preds["predicted"].to_numpy(), exp.n_classes)
     log(f"test fold {args.fold}: accuracy {scores['accuracy']:.4f} uar {scores['uar']:.4f} "

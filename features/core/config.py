@@ -55,6 +55,11 @@ EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "s
 SELECTIONS = ("train_loss", "val_loss", "last")
 RESNET_FEATURES = ("resnet_face", "resnet_eyes", "resnet_mouth")
 FUSION_METHODS = ("logreg",)
+CROP_PARTS = ("face", "eyes", "mouth")
+CROP_CODECS = ("jpeg", "png", "webp", "raw")
+FT_BATCH_NORM = ("frozen", "train")
+FT_AUGMENTATIONS = ("none", "hflip")
+FT_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def rule(test: Callable[[Any], bool], allowed: str) -> dict[str, Any]:
@@ -106,6 +111,7 @@ class Enabled:
     crops: list[Literal["crops"]] = field(default_factory=list)
     wav2vec2: list[str] = field(default_factory=list, metadata=WAV2VEC2_FEATURES)
     resnet: list[Literal[RESNET_FEATURES]] = field(default_factory=list)
+    finetune: list[Literal[CROP_PARTS]] = field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +169,9 @@ class Crops:
     face_mode: Literal[FACE_MODES] = "centre"
     face_margin: float = field(default=1.4, metadata=POSITIVE)
     padding: Literal[PADDINGS] = "zeros"
+    codec: Literal[CROP_CODECS] = "jpeg"
+    quality: int = field(default=90, metadata=rule(lambda v: 0 <= v <= 101, "0..100 (jpeg), 1..101 (webp)"))
+    spaced_count: int = field(default=20, metadata=AT_LEAST_1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,6 +250,31 @@ class Features:
 
 
 @dataclasses.dataclass(frozen=True)
+class Finetune:
+    task: Literal[TASKS] = "multiclass"
+    target: Literal[EMOTIONS] | None = "angry"
+    lr: float | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+    filters: int | None = None
+    scales: int | None = None
+    layers: int | None = 3
+    kernel_size: int | None = 2
+    dropout: float | None = 0.1
+    label_smoothing: float = 0.1
+    selection: Literal["train_loss", "last"] = "train_loss"
+    bn_momentum: float | None = 0.1
+    bn_eps: float = 0.001
+    batch_norm: Literal[FT_BATCH_NORM] = "frozen"
+    frozen_stages: int = field(default=0, metadata=rule(lambda v: 0 <= v <= 5, "0..5"))
+    augmentation: Literal[FT_AUGMENTATIONS] = "none"
+    precision: Literal[FT_PRECISIONS] = "auto"
+    seed: int = 0
+    device: str = field(default="auto", metadata=TRAIN_DEVICE)
+    threads: int = field(default=0, metadata=AT_LEAST_0)
+
+
+@dataclasses.dataclass(frozen=True)
 class Augment:
     time_masks: int = field(default=0, metadata=AT_LEAST_0)
     time_width: int = field(default=8, metadata=AT_LEAST_0)
@@ -306,6 +340,7 @@ class Params:
     kpd: Kpd = Kpd()
     gaze: Gaze = Gaze()
     features: Features = Features()
+    finetune: Finetune = Finetune()
     train: Train = Train()
     fusion: Fusion = Fusion()
 

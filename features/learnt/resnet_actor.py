@@ -27,6 +27,7 @@ from features.core.store import (
 )
 from features.learnt.checkpoints import resolve_checkpoint
 from features.learnt.resnet import clip_vectors, image_normalisation, load_resnet
+from features.visual.crops import decode_crops
 
 RESNET_FEATURES = ("resnet_face", "resnet_eyes", "resnet_mouth")
 
@@ -62,7 +63,11 @@ def resnet_actor(feature: str, actor_num: int, params: dict[str, Any]) -> None:
     records = []
     for vid in tqdm(ids, desc=f"{feature} {actor}", unit="clip"):
         rec = read_record(source, vid)
-        crops = rec.data
+        try:
+            crops = decode_crops(rec.data)     # compact (JPEG/PNG/WebP) or raw crops
+        except ValueError as exc:
+            problems.add(source, f"crops of {vid}: {exc}", "skipped", vid)
+            continue
         if crops.dtype != np.uint8 or crops.ndim not in (4, 5) or crops.shape[-1] != 3 \
                 or crops.shape[0] == 0:
             problems.add(source, f"crops of {vid} are {crops.dtype} {crops.shape}, expected uint8 "
@@ -76,4 +81,4 @@ def resnet_actor(feature: str, actor_num: int, params: dict[str, Any]) -> None:
     file_params = {"features": {"resnet": cfg}, "mean": mean.tolist(), "std": std.tolist(),
                    "dims": int(records[0].data.shape[1]) if records else 0}
     write_outputs(feature, actor_num, records, len(ids), file_params, problems, t0,
-                        where=f" on {device}")
+                  where=f" on {device}")

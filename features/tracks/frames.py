@@ -5,7 +5,9 @@ them see the same frames and the same validity mask:
 
 * **Selection.** :func:`middle_frames` picks ``frames.count`` (88) video frame
   indices (0-based, as :func:`features.media.video.iter_frames` numbers them); short clips are
-  edge-padded and the padded positions marked invalid.
+  edge-padded and the padded positions marked invalid. :func:`spaced_frames` picks 20 equally
+  spaced frames over the whole clip (ResNet fine-tuning); repeated frames of short clips are
+  marked invalid the same way.
 * **Matching.** CSV rows are matched to video frames by the ``frame`` column. OpenFace numbers
   frames from 1, so video frame ``i`` is the CSV row with ``frame == i + 1``
   (:data:`OPENFACE_FIRST_FRAME`). A frame is *tracked* when its row exists and ``success == 1``.
@@ -51,6 +53,29 @@ def middle_frames(n_frames: int, count: int = 88) -> tuple[np.ndarray, np.ndarra
     return idx, valid
 
 
+def spaced_frames(n_frames: int, count: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` equally spaced frame indices over the whole clip, with a validity mask ``(count,)``.
+
+    The ResNet fine-tuning input (Houmard: "20 equally spaced samples from the full video").
+    Index k is ``round(k * (n_frames - 1) / (count - 1))`` (first and last frame included); a
+    clip with fewer frames than ``count`` repeats frames, and repeated positions beyond the
+    first are marked invalid.
+    """
+    if n_frames <= 0:
+        raise ValueError("a clip with no frames has no frames to sample")
+    if count < 1:
+        raise ValueError(f"spaced_frames: count must be >= 1, got {count}")
+    if count == 1:
+        return np.array([n_frames // 2]), np.ones(1, dtype=bool)
+    idx = np.round(np.linspace(0, n_frames - 1, count)).astype(int)
+    valid = np.ones(count, dtype=bool)
+    valid[1:] = idx[1:] != idx[:-1]
+    return idx, valid
+
+
+SELECTIONS = {"middle": middle_frames, "spaced": spaced_frames}
+
+
 class TrackError(ValueError):
     """A track that cannot give values on the selected frames (message names the file)."""
 
@@ -80,13 +105,17 @@ class Selection:
         return float((real & ~self.tracked).sum() / max(int(real.sum()), 1))
 
 
-def select_tracked(track: OpenFaceTrack | None, n_frames: int, count: int = 88) -> Selection:
-    """Pick the ``count`` middle frames of a clip of ``n_frames`` video frames and match the CSV.
+def select_tracked(track: OpenFaceTrack | None, n_frames: int, count: int = 88,
+                   mode: str = "middle") -> Selection:
+    """Pick ``count`` frames of a clip of ``n_frames`` video frames and match the CSV.
 
-    ``track=None`` (a feature that needs no tracking, e.g. the centre face crop) marks every
-    frame tracked.
+    ``mode``: ``middle`` (:func:`middle_frames`, every feature) or ``spaced``
+    (:func:`spaced_frames`, the fine-tuning crops). ``track=None`` (a feature that needs no
+    tracking, e.g. the centre face crop) marks every frame tracked.
     """
-    indices, valid = middle_frames(int(n_frames), int(count))
+    if mode not in SELECTIONS:
+        raise ValueError(f"unknown frame selection {mode!r} (one of {sorted(SELECTIONS)})")
+    indices, valid = SELECTIONS[mode](int(n_frames), int(count))
     if track is None:
         tracked = np.ones(len(indices), bool)
     else:

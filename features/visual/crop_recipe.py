@@ -2,6 +2,13 @@
 face patches of the selected frames of one clip, cut from one decode of its video, landmarks
 from its OpenFace track (parsed once, :func:`features.tracks.clip.load_track`); patch maths
 in :mod:`features.visual.crops`.
+
+Two frame sets are cut in the same decode pass: the ``frames.count`` (88) middle frames
+(``crops_<part>``, read by the ResNet features) and ``crops.spaced_count`` (20) equally spaced
+frames of the whole clip (``crops_spaced_<part>``, the thesis' fine-tuning input,
+:func:`features.tracks.frames.spaced_frames`). Every crop is stored compressed per
+``crops.codec`` / ``crops.quality`` (:func:`features.visual.crops.encode_crops`; read back with
+:func:`features.visual.crops.decode_crops`).
 """
 
 from __future__ import annotations
@@ -25,11 +32,12 @@ from features.tracks.clip import (
     openface_source,
     select_frames,
 )
-from features.tracks.frames import interpolate
+from features.tracks.frames import interpolate, select_tracked
 from features.tracks.openface import FEATURE_NEEDS
-from features.visual.crops import eye_patches, face_image, mouth_patch
+from features.visual.crops import encode_crops, eye_patches, face_image, mouth_patch
 
 CROPS = ("crops_eyes", "crops_mouth", "crops_face")
+SPACED = {name: name.replace("crops_", "crops_spaced_") for name in CROPS}  # 20 spaced frames
 
 
 def crop_clip(video: str | Path, eye_lmk_2d: np.ndarray, lmk_2d: np.ndarray, indices: np.ndarray,
@@ -69,7 +77,8 @@ def crop_clip(video: str | Path, eye_lmk_2d: np.ndarray, lmk_2d: np.ndarray, ind
 
 def crops_compute(inputs: TrackInputs, cfg: tuple[dict[str, Any], FrameSettings]
                   ) -> tuple[dict[str, Output], list[Note]]:
-    """The three crops of one clip and their valid masks.
+    """The six crops of one clip (88 middle + 20 spaced frames x eyes, mouth, face), encoded,
+    and their valid masks.
 
     Eyes and mouth (and the face in ``tracked`` mode) need a real, tracked, decoded frame; the
     centre face crop needs a real, decoded frame. A selected frame the video cannot decode
@@ -79,9 +88,11 @@ def crops_compute(inputs: TrackInputs, cfg: tuple[dict[str, Any], FrameSettings]
     track, clip = inputs.track, inputs.clip
     track.require(*FEATURE_NEEDS["crops"], feature="crops")
     sel, notes = select_frames(inputs, frames)
-    eye = interpolate(track.eye_lmk_2d, track, sel.indices)
-    lmk = interpolate(track.lmk_2d, track, sel.indices)
-    crops, decoded, outside = crop_clip(clip.media, eye, lmk, sel.indices, crop_cfg)
+    spaced = select_tracked(track, clip.frames, int(crop_cfg["spaced_count"]), "spaced")
+    both = np.concatenate([sel.indices, spaced.indices])   # one decode pass for both
+    eye = interpolate(track.eye_lmk_2d, track, both)
+    lmk = interpolate(track.lmk_2d, track, both)
+    crops, decoded, outside = crop_clip(clip.media, eye, lmk, both, crop_cfg)
     if not decoded.all():
         notes.append((f"{clip.media}: {int((~decoded).sum())} selected frame(s) do not decode "
                       f"(truncated video?)", "padded: black, marked invalid", True))
@@ -89,22 +100,31 @@ def crops_compute(inputs: TrackInputs, cfg: tuple[dict[str, Any], FrameSettings]
         if n:
             notes.append((f"{name}: {n} of {len(decoded)} patches leave the frame",
                           f"padded: {crop_cfg['padding']}", False))
-    real = ~sel.padded & decoded
-    valid = {"crops_eyes": real & sel.tracked, "crops_mouth": real & sel.tracked,
-             "crops_face": real & (sel.tracked if crop_cfg["face_mode"] == "tracked" else True)}
     source = f"video:{clip.fingerprint};{inputs.source}"
-    return {name: Output(arr, valid[name], sel.indices, source) for name, arr in crops.items()}, notes
+    out: dict[str, Output] = {}
+    m = len(sel.indices)
+    for s_, part, names in ((sel, slice(0, m), CROPS), (spaced, slice(m, None), SPACED.values())):
+        real = ~s_.padded & decoded[part]
+        face_ok = s_.tracked if crop_cfg["face_mode"] == "tracked" else True
+        valid = {"crops_eyes": real & s_.tracked, "crops_mouth": real & s_.tracked,
+                 "crops_face": real & face_ok}
+        for crop, name in zip(CROPS, names):
+            data = encode_crops(crops[crop][part], crop_cfg["codec"], int(crop_cfg["quality"]))
+            out[name] = Output(data, valid[crop], s_.indices, source)
+    return out, notes
 
 
 def crops_feature(params: dict[str, Any]) -> Feature:
     cfg = {"eye_size": get(params, "crops.eye_size"), "mouth_size": get(params, "crops.mouth_size"),
            "face_size": get(params, "crops.face_size"), "face_mode": get(params, "crops.face_mode"),
            "face_margin": get(params, "crops.face_margin", 1.4),
-           "padding": get(params, "crops.padding", "zeros")}
+           "padding": get(params, "crops.padding", "zeros"),
+           "codec": get(params, "crops.codec", "jpeg"), "quality": int(get(params, "crops.quality", 90)),
+           "spaced_count": int(get(params, "crops.spaced_count", 20))}
     file_params = {"crops": params.get("crops", {}), "frames": params.get("frames", {}),
                    "colour": "RGB"}
     return Feature("crops", crops_compute, (cfg, frame_settings(params)), file_params,
-                   outputs=CROPS)
+                   outputs=(*CROPS, *SPACED.values()))
 
 
 def crops_source(actor: int) -> Source:

@@ -21,10 +21,25 @@ Patches that leave the frame are padded (``crops.padding``: ``zeros`` = black, t
 that the network sees no invented texture; ``edge`` = replicate the border pixels) and counted;
 the stage reports the clips that have such patches. Colour order: **RGB** (what ImageNet-trained
 ResNets expect); :func:`features.media.video.iter_frames` yields BGR, converted once per frame.
+
+**Compact storage** (``crops.codec``, ``crops.quality``). Raw uint8 crops are about 27 MB a clip
+(39 GB for RAVDESS), too much to share through a DVC remote, so each patch is stored as an image
+file's bytes made by OpenCV ``imencode``: ``jpeg`` (the default, ``quality`` 0-100, 4:2:0 chroma),
+``png`` (lossless, zlib level 3; ``quality`` unused), ``webp`` (``quality`` 1-100; 101 =
+lossless) or ``raw`` (the plain array, as before). One clip's patches become one 1-D uint8
+array, a small self-describing container (:func:`encode_crops`): an 8-byte magic, a JSON header
+(codec, quality, the array's shape, every patch's byte length; sorted keys) and the
+concatenated image bytes. :func:`decode_crops` is the one reader: it turns that container (or a
+raw array, passed through) back into the ``(frames, [2,] H, W, 3)`` uint8 RGB array. The bytes
+are a pure function of the pixels and the settings (libjpeg/libpng/libwebp with fixed options,
+no timestamps, sorted-key JSON), so the same input gives the same HDF5 bytes (tested). The
+default and its measured cost (size, time, ResNet feature similarity) are in
+``bench/bench_crops.py`` and the README.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -34,6 +49,100 @@ PADDINGS = ("zeros", "edge")
 FACE_MODES = ("centre", "tracked")
 MOUTH_LANDMARKS = slice(48, 68)
 EYE_SLICES = (slice(0, 28), slice(28, 56))
+CODECS = ("jpeg", "png", "webp", "raw")
+MAGIC = b"HMDCROP1"          # 8 bytes opening every encoded clip
+_EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+
+
+def _encode_options(codec: str, quality: int) -> list[int]:
+    if codec == "jpeg":
+        if not 0 <= quality <= 100:
+            raise ValueError(f"crops.quality must be 0..100 for jpeg, got {quality}")
+        return [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_OPTIMIZE, 0,
+                cv2.IMWRITE_JPEG_PROGRESSIVE, 0,
+                cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
+    if codec == "png":
+        return [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    if codec == "webp":
+        if not 1 <= quality <= 101:
+            raise ValueError(f"crops.quality must be 1..101 for webp (101 = lossless), got {quality}")
+        return [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
+    raise ValueError(f"crops.codec must be one of {CODECS}, got {codec!r}")
+
+
+def encode_crops(crops: np.ndarray, codec: str = "jpeg", quality: int = 90) -> np.ndarray:
+    """uint8 RGB ``(frames, [k,] H, W, 3)`` -> a 1-D uint8 container of one image file per patch.
+
+    ``codec: raw`` returns ``crops`` unchanged. The container is ``MAGIC``, a little-endian
+    uint32 header length, the JSON header ``{codec, quality, shape, lengths}`` and the patches'
+    bytes in C order of the leading axes. Deterministic for the same pixels and settings.
+    """
+    crops = np.asarray(crops)
+    if crops.dtype != np.uint8 or crops.ndim < 3 or crops.shape[-1] != 3:
+        raise ValueError(f"encode_crops: expected uint8 (..., H, W, 3) RGB, got {crops.dtype} {crops.shape}")
+    if codec == "raw":
+        return crops
+    opts = _encode_options(codec, int(quality))
+    parts, lengths = [], []
+    for patch in crops.reshape(-1, *crops.shape[-3:]):
+        ok, buf = cv2.imencode(_EXT[codec], np.ascontiguousarray(patch[..., ::-1]), opts)
+        if not ok:
+            raise ValueError(f"encode_crops: OpenCV could not encode a {patch.shape} patch as {codec}")
+        parts.append(buf.reshape(-1))
+        lengths.append(int(buf.size))
+    header = json.dumps({"codec": codec, "quality": int(quality), "shape": list(crops.shape),
+                         "lengths": lengths}, sort_keys=True, separators=(",", ":")).encode()
+    head = np.frombuffer(MAGIC + len(header).to_bytes(4, "little") + header, np.uint8)
+    return np.concatenate([head, *parts])
+
+
+def is_encoded(data: np.ndarray) -> bool:
+    """True for a container made by :func:`encode_crops` (1-D uint8 opening with ``MAGIC``)."""
+    return (isinstance(data, np.ndarray) and data.ndim == 1 and data.dtype == np.uint8
+            and data.size >= len(MAGIC) + 4 and data[:len(MAGIC)].tobytes() == MAGIC)
+
+
+def crops_header(data: np.ndarray) -> tuple[dict, int]:
+    """The JSON header of an encoded container and the offset of its first patch's bytes."""
+    if not is_encoded(data):
+        raise ValueError("not an encoded crops container (no HMDCROP1 magic)")
+    n = int.from_bytes(data[len(MAGIC):len(MAGIC) + 4].tobytes(), "little")
+    start = len(MAGIC) + 4
+    return json.loads(data[start:start + n].tobytes()), start + n
+
+
+def decode_crops(data: np.ndarray, frames: np.ndarray | slice | None = None) -> np.ndarray:
+    """The one crops reader: uint8 RGB ``(frames, [k,] H, W, 3)`` from a stored crops value.
+
+    ``data`` is what the store holds: an :func:`encode_crops` container (decoded) or a raw
+    uint8 array (passed through). ``frames`` optionally picks frames (first axis) before decoding.
+    """
+    data = np.asarray(data)
+    if not is_encoded(data):
+        if data.dtype != np.uint8 or data.ndim < 4 or data.shape[-1] != 3:
+            raise ValueError(f"crops are {data.dtype} {data.shape}, expected uint8 (frames, [k,] H, "
+                             "W, 3) RGB or an encoded crops container")
+        return data if frames is None else data[frames]
+    head, offset = crops_header(data)
+    shape, lengths = tuple(head["shape"]), np.asarray(head["lengths"], np.int64)
+    per_frame = int(np.prod(shape[1:-3], dtype=np.int64)) if len(shape) > 4 else 1
+    ends = offset + np.cumsum(lengths)
+    starts = ends - lengths
+    if len(lengths) != shape[0] * per_frame or (ends[-1] if len(ends) else offset) != data.size:
+        raise ValueError(f"corrupt crops container: {len(lengths)} patches / {data.size} bytes "
+                         f"for shape {shape}")
+    keep = np.arange(shape[0])[frames] if frames is not None else np.arange(shape[0])
+    keep = np.atleast_1d(keep)
+    out = np.empty((len(keep),) + shape[1:], np.uint8)
+    flat = out.reshape(len(keep) * per_frame, *shape[-3:])
+    for j, f in enumerate(keep):
+        for p in range(per_frame):
+            i = int(f) * per_frame + p
+            img = cv2.imdecode(data[starts[i]:ends[i]], cv2.IMREAD_COLOR)
+            if img is None or img.shape != tuple(shape[-3:]):
+                raise ValueError(f"corrupt crops container: patch {i} does not decode to {shape[-3:]}")
+            flat[j * per_frame + p] = img[..., ::-1]
+    return out
 
 
 def box_centre(points: np.ndarray) -> tuple[float, float]:

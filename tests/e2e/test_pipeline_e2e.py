@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import copy_project, run, set_params
 from features.tracks.openface import read_openface
 from features.core.store import list_ids, read_record
+from features.visual.crops import decode_crops
 
 pytestmark = pytest.mark.slow
 
@@ -108,5 +109,6 @@ def test_crops_stage_on_tiny_demo(tmp_path):
     for _, clip in manifest.iterrows():
         for feature, shape in shapes.items():
             rec = read_record(repo / "data/features" / feature / f"{clip.actor_dir}.h5", clip.video_id)
-            assert rec.data.shape == shape and rec.data.dtype == np.uint8
-            assert rec.data.std() > 5                         # real image content, not padding
+            data = decode_crops(rec.data)                     # stored as JPEG (crops.codec)
+            assert data.shape == shape and data.dtype == np.uint8
+            assert data.std() > 5                             # real image content, not padding

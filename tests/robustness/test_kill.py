@@ -39,7 +39,8 @@ def actor(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("killed")
     for k, vid in enumerate(IDS):
         face_clip(work / "corpus" / "Actor_01" / f"{vid}.mp4", n_frames=FRAMES, seed=k)
-    write_params(work, {"dataset.root": "corpus", "dataset.actors": ["01"], "compute.jobs": 1})
+    write_params(work, {"dataset.root": "corpus", "dataset.actors": ["01"], "compute.jobs": 1,
+                        "crops.codec": "raw"})   # raw: a long HDF5 write to kill (issue 14 made jpeg the default)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
         assert run_stage("ingest", []) == 0

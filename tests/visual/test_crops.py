@@ -73,3 +73,76 @@ def test_face_centre_square_and_tracked_modes():
     assert (tracked[..., 0] > 128).sum() > (face[..., 0] > 128).sum()   # zoomed in
     with pytest.raises(ValueError):
         face_image(frame, 224, "tracked")
+
+
+# --- compact storage (issue 14) ------------------------------------------------------------
+
+
+def _face_like(n=6, h=64, w=80, seed=1):
+    """Smooth image content (gradients + a moving disc + mild noise), like a face crop."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.empty((n, h, w, 3), np.uint8)
+    for t in range(n):
+        disc = ((xx - 20 - 4 * t) ** 2 + (yy - h / 2) ** 2) < 150
+        img = np.stack([xx * 2.5, yy * 3.0, 120 + 60 * disc], -1) + rng.normal(0, 3, (h, w, 3))
+        out[t] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
+def test_lossless_codecs_round_trip_exactly_and_jpeg_is_close():
+    from features.visual.crops import decode_crops, encode_crops, is_encoded
+
+    faces = _face_like()
+    eyes = np.stack([_face_like(seed=2), _face_like(seed=3)], axis=1)     # (6, 2, h, w, 3)
+    for arr in (faces, eyes):
+        for codec, quality in (("png", 0), ("webp", 101)):
+            enc = encode_crops(arr, codec, quality)
+            assert is_encoded(enc) and enc.ndim == 1
+            np.testing.assert_array_equal(decode_crops(enc), arr)
+        enc = encode_crops(arr, "jpeg", 90)
+        dec = decode_crops(enc)
+        assert dec.shape == arr.shape and dec.dtype == np.uint8
+        assert enc.size < arr.size / 3                                   # compresses
+        err = np.abs(dec.astype(int) - arr.astype(int)).mean()
+        assert 0 < err < 4                                               # lossy but close
+        # channel order survives (RGB in, RGB out): the blue disc stays in channel 2
+        assert dec[..., 2].mean() > dec[..., 0].mean() - 60
+        np.testing.assert_array_equal(decode_crops(enc, slice(2, 4)), dec[2:4])
+    assert encode_crops(faces, "raw") is faces and decode_crops(faces) is faces
+
+
+def test_bad_codec_settings_and_corrupt_containers_are_named():
+    from features.visual.crops import decode_crops, encode_crops
+
+    faces = _face_like(2)
+    with pytest.raises(ValueError, match="crops.codec must be one of"):
+        encode_crops(faces, "gif")
+    with pytest.raises(ValueError, match="crops.quality must be 0..100"):
+        encode_crops(faces, "jpeg", 120)
+    enc = encode_crops(faces, "png")
+    with pytest.raises(ValueError, match="corrupt crops container"):
+        decode_crops(enc[:-10])
+    with pytest.raises(ValueError, match="expected uint8"):
+        decode_crops(np.zeros((4, 8), np.float32))
+
+
+def test_encoded_crops_give_identical_hdf5_bytes(tmp_path):
+    """Same pixels + settings -> byte-identical actor files (the remote and run-cache agree)."""
+    from features.core.store import FeatureRecord, read_record, write_feature_file
+    from features.visual.crops import decode_crops, encode_crops
+
+    faces = _face_like(8, 96, 96)
+    paths = []
+    for run in range(2):
+        recs = [FeatureRecord("01-01-03-01-01-01-03", encode_crops(faces.copy(), "jpeg", 90),
+                              np.ones(8, bool), np.arange(8), "video")]
+        paths.append(write_feature_file(tmp_path / f"run{run}" / "Actor_03.h5", "crops_face",
+                                        recs, {"crops": {"codec": "jpeg"}}, actor=3))
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    back = decode_crops(read_record(paths[0], "01-01-03-01-01-01-03").data)
+    assert back.shape == faces.shape
+    other = write_feature_file(tmp_path / "q80" / "Actor_03.h5", "crops_face",
+                               [FeatureRecord("01-01-03-01-01-01-03", encode_crops(faces, "jpeg", 80),
+                                              np.ones(8, bool), np.arange(8), "video")], actor=3)
+    assert other.read_bytes() != paths[0].read_bytes()                 # the setting matters

@@ -245,11 +245,18 @@ def test_crops_stage_shapes_rgb_and_centres(actor):
     from stages.crops import main
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["compute"]["jobs"] = 2                          # exercise the worker processes
+    params["crops"]["codec"] = "png"                       # lossless: the pixel checks below hold exactly
     Path("params.yaml").write_text(yaml.safe_dump(params))
-    main([ACTOR])
+    assert main([ACTOR]) == 0
+    from features.visual.crops import decode_crops, is_encoded
     eyes = read_record(feature_file("crops_eyes", ACTOR), HAPPY)
     mouth = read_record(feature_file("crops_mouth", ACTOR), HAPPY)
     face = read_record(feature_file("crops_face", ACTOR), HAPPY)
+    assert is_encoded(face.data)                           # stored compressed (crops.codec)
+    for rec in (eyes, mouth, face):
+        rec.data = decode_crops(rec.data)
+    spaced = read_record(feature_file("crops_spaced_face", ACTOR), HAPPY)
+    assert decode_crops(spaced.data).shape == (20, 224, 224, 3) and len(spaced.frame_indices) == 20
     assert eyes.data.shape == (88, 2, 128, 128, 3) and eyes.data.dtype == np.uint8
     assert mouth.data.shape == (88, 110, 180, 3) and face.data.shape == (88, 224, 224, 3)
     assert read_file_attrs(feature_file("crops_face", ACTOR))["params"]["colour"] == "RGB"
@@ -266,7 +273,7 @@ def test_crops_stage_shapes_rgb_and_centres(actor):
     np.testing.assert_array_equal(eyes.data[k, 1], crop_patch(frame, box_centre(t.eye_lmk_2d[idx, 28:]), (128, 128))[0])
     np.testing.assert_array_equal(mouth.data[k], crop_patch(frame, box_centre(t.lmk_2d[idx, 48:68]), (110, 180))[0])
     short = read_record(feature_file("crops_face", ACTOR), SHORT)
-    assert short.data.shape == (88, 224, 224, 3) and short.valid.sum() == 60
+    assert decode_crops(short.data).shape == (88, 224, 224, 3) and short.valid.sum() == 60
     assert {p["video_id"] for p in _problems("crops") if p["action"] == "skipped"} == {NOCSV}
 
 
