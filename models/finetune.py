@@ -42,7 +42,7 @@ import contextlib
 import copy
 import dataclasses
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -52,7 +52,7 @@ from features.learnt.resnet import EYES_MODES, preprocess
 from features.visual.crops import decode_crops
 from models.hparams import Experiment
 from models.timnet import TIMNet
-from models.training import class_weights, seed_everything, smooth_targets, smoothed_loss
+from models.training import class_weights, loss_fn, seed_everything
 
 BATCH_NORM = ("frozen", "train")
 AUGMENTATIONS = ("none", "hflip")
@@ -84,7 +84,7 @@ class FineTuneNet(nn.Module):
             return []
         return [self.resnet.embedder, *list(self.resnet.encoder.stages)[:self.frozen_stages - 1]]
 
-    def train(self, mode: bool = True) -> "FineTuneNet":
+    def train(self, mode: bool = True) -> FineTuneNet:
         super().train(mode)
         if mode:
             for module in self.resnet.modules():   # frozen BN: running statistics kept
@@ -188,8 +188,8 @@ def fit_finetune(net: FineTuneNet, exp: Experiment, clips: Sequence[np.ndarray],
     n = len(labels)
     weights_c = class_weights(labels, exp.n_classes) if exp.task == "binary" else \
         np.ones(exp.n_classes, np.float32)
-    targets = torch.from_numpy(smooth_targets(labels, exp.n_classes, exp.label_smoothing))
-    weights = torch.from_numpy(weights_c[labels])
+    label_t = torch.from_numpy(labels.copy())
+    class_w = torch.from_numpy(weights_c).to(device) if exp.task == "binary" else None
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=exp.lr, betas=exp.adam_betas, eps=exp.adam_eps)
     gen = torch.Generator().manual_seed(exp.seed)
@@ -212,7 +212,7 @@ def fit_finetune(net: FineTuneNet, exp: Experiment, clips: Sequence[np.ndarray],
             ctx = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
             with ctx:
                 logits = net(x)
-            loss = smoothed_loss(logits.float(), targets[idx].to(device), weights[idx].to(device))
+            loss = loss_fn(logits.float(), label_t[idx].to(device), exp.label_smoothing, class_w)
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
