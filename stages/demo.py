@@ -17,12 +17,13 @@ from pathlib import Path
 
 from features.core.atomic import replace_dir
 from features.demo.corpus import SIZES, generate_corpus
+from features.demo.style import Difficulty
 from features.core.config import ParamsError, get, load_params
 from features.core.paths import DEMO_DIR
 
 
 def demo_settings(params: dict) -> dict:
-    """Validated ``demo`` section: seed, size, width, height, fps, jobs."""
+    """Validated ``demo`` section: seed, size, width, height, fps, jobs, difficulty."""
     s = {"seed": int(get(params, "demo.seed")), "size": str(get(params, "demo.size")),
          "width": int(get(params, "demo.width")), "height": int(get(params, "demo.height")),
          "fps": float(get(params, "demo.fps")), "jobs": int(get(params, "demo.jobs", 2))}
@@ -36,6 +37,10 @@ def demo_settings(params: dict) -> dict:
         raise ParamsError(f"params.yaml: demo.fps must be positive, got {s['fps']}")
     if s["jobs"] < 1:
         raise ParamsError(f"params.yaml: demo.jobs must be >= 1, got {s['jobs']}")
+    try:
+        s["difficulty"] = Difficulty.from_params(get(params, "demo.difficulty", {}))
+    except ValueError as exc:
+        raise ParamsError(str(exc)) from None
     return s
 
 
@@ -52,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp.chmod(0o755)
     try:
         paths = generate_corpus(tmp / "corpus", tmp / "truth", size=s["size"], seed=s["seed"],
-                                width=s["width"], height=s["height"], fps=s["fps"], jobs=s["jobs"])
+                                width=s["width"], height=s["height"], fps=s["fps"], jobs=s["jobs"],
+                                difficulty=s["difficulty"])
         replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
