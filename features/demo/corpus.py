@@ -131,8 +131,19 @@ def pose_habit(seed: int, spec: ClipSpec, d: Difficulty) -> tuple[float, float]:
     return float(rng.normal(0, d.pose_spread)), float(rng.normal(0, d.pose_spread))
 
 
-def _render_clip(spec: ClipSpec, corpus_dir: Path, truth_dir: Path | None, seed: int, width: int,
-                 height: int, fps: float, d: Difficulty) -> Path:
+@dataclasses.dataclass
+class ClipContent:
+    """Everything one clip shows before rendering: the (lit) actor, speech, motion, flicker."""
+
+    face: face_mod.ActorFace
+    speech: voice_mod.Speech
+    motion: face_mod.Motion
+    light: np.ndarray            # (frames,) brightness factor per frame
+
+
+def clip_content(spec: ClipSpec, seed: int, width: int, height: int, fps: float,
+                 d: Difficulty) -> ClipContent:
+    """The clip's speech, landmark motion and lighting (drawn from the clip's generator)."""
     rng = clip_rng(seed, spec)
     voice = voice_mod.actor_voice(seed, spec.actor)
     face = face_mod.cached_actor(seed, spec.actor, width, height)
@@ -149,7 +160,14 @@ def _render_clip(spec: ClipSpec, corpus_dir: Path, truth_dir: Path | None, seed:
                               speech.mouth_round, fps, rng, mix=face_w, head_motion=d.head_motion,
                               pose_offset=pose_habit(seed, spec, d))
     face = face_mod.lit(face, rng, d.lighting)
-    light = face_mod.flicker(rng, n, fps, d.lighting)
+    return ClipContent(face, speech, motion, face_mod.flicker(rng, n, fps, d.lighting))
+
+
+def _render_clip(spec: ClipSpec, corpus_dir: Path, truth_dir: Path | None, seed: int, width: int,
+                 height: int, fps: float, d: Difficulty) -> Path:
+    c = clip_content(spec, seed, width, height, fps, d)
+    face, speech, motion, light = c.face, c.speech, c.motion, c.light
+    n = len(light)
     truth = np.empty((n, 68, 2), np.float32)
 
     def frames():
