@@ -7,6 +7,9 @@
 * The 95 % confidence interval over folds uses the t-distribution with ``folds - 1`` degrees of
   freedom: ``mean +- t_{0.975, k-1} * sd / sqrt(k)`` (sd with ddof = 1); undefined (None) for
   a single fold.
+* :func:`headline` is the small ``reports/metrics.json`` that ``dvc exp show`` compares (means
+  and CI half-widths in %, the paper's number); :func:`summarise` the full detail
+  (``reports/scores.json``: every fold, CI bounds, per-class F1).
 """
 
 from __future__ import annotations
@@ -77,3 +80,21 @@ def confusion_records(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[
     """One ``{"actual": name, "predicted": name}`` per prediction (DVC's confusion template)."""
     return [{"actual": class_names[int(a)], "predicted": class_names[int(p)]}
             for a, p in zip(y_true, y_pred)]
+
+
+HEADLINE_DECIMALS = 2
+
+
+def headline(summary: dict[str, Any], paper: float | None) -> dict[str, float]:
+    """``reports/metrics.json``: ``acc``, ``uar``, ``macro_f1`` (mean over folds, %), their 95 %
+    CI half-widths ``*_ci`` (% points; absent for one fold) and ``paper`` (the paper's number,
+    %, for the same features and task; absent when not reported). Rounded to 2 decimals: finer
+    digits are noise between runs and would widen ``dvc exp show``'s columns."""
+    out: dict[str, float] = {}
+    for key, short in (("accuracy", "acc"), ("uar", "uar"), ("macro_f1", "macro_f1")):
+        out[short] = round(100 * summary[key]["mean"], HEADLINE_DECIMALS)
+        if summary[key].get("ci95_half") is not None:
+            out[f"{short}_ci"] = round(100 * summary[key]["ci95_half"], HEADLINE_DECIMALS)
+    if paper is not None:
+        out["paper"] = round(float(paper), HEADLINE_DECIMALS)
+    return out

@@ -1,4 +1,18 @@
-"""Report content: the paper's numbers for comparison, plots and the comparison table.
+"""Report content: the papers' numbers (the one place they live), plot data and tables.
+
+What the report stage writes (:func:`report_files`; DVC renders the plots with the templates in
+``.dvc/plots/``, see dvc.yaml's top-level ``plots:``):
+
+* ``reports/metrics.json``: the headline only (``models.metrics.headline``), what ``dvc exp
+  show`` compares;
+* ``reports/scores.json``: every fold, CI bounds, per-class F1, counts (not a DVC metric);
+* ``reports/plots/confusion.json``: one ``{actual, predicted}`` record per test clip (DVC's
+  ``confusion`` template);
+* ``reports/plots/f1.json``: F1 % per emotion of this run beside the paper's binary F1 table
+  (template ``f1_vs_paper``);
+* ``reports/plots/training.json``: training loss and accuracy per epoch and fold (template
+  ``training_curves``);
+* ``reports/comparison.md``: this run beside the papers and the human raters.
 
 Paper numbers (SPEC.md; Houmard thesis Tables 6.1-6.3; Luna-Jiménez et al. 2022):
 
@@ -12,10 +26,13 @@ Paper numbers (SPEC.md; Houmard thesis Tables 6.1-6.3; Luna-Jiménez et al. 2022
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from models.metrics import confusion_records, fold_scores, headline, summarise
 
 AUDIO = {"lms", "mfcc", "wav2vec2"}
 
@@ -45,8 +62,9 @@ _TABLE_6_1: dict[str, list[float]] = {
     "pose": [0.65, 0.65, 0.56, 0.54, 0.55, 0.55, 0.53, 0.53],
 }
 HUMAN = {"audio only": 62.0, "video only": 72.0, "audio-video": 80.0}
+LATE_FUSION = "late fusion of both (logistic regression)"
 LUNA_JIMENEZ = {"fine-tuned xlsr-Wav2Vec2 (audio)": 81.82, "AU bi-LSTM (video)": 62.13,
-                "late fusion of both (logistic regression)": 86.70}
+                LATE_FUSION: 86.70}
 
 
 def modality_kind(modalities: list[str]) -> str:
@@ -70,6 +88,99 @@ def paper_binary_f1(modalities: list[str], target: str) -> float | None:
     if len(modalities) != 1 or modalities[0] not in _TABLE_6_1:
         return None
     return _TABLE_6_1[modalities[0]][EMOTION_ORDER.index(target)]
+
+
+def paper_number(modalities: list[str], task: str, target: str | None) -> float | None:
+    """The paper's number (%) for the same features and task: 5-fold accuracy (multi-class,
+    Table 6.2) or binary macro-F1 for ``target`` (Table 6.1); None if not reported."""
+    if task == "multiclass":
+        return paper_accuracy(modalities)
+    f1 = paper_binary_f1(modalities, target or "")
+    return None if f1 is None else 100 * f1
+
+
+def f1_records(f1: dict[str, float], modalities: list[str]) -> list[dict[str, Any]]:
+    """Plot data: this run's F1 % per class, and Houmard's binary F1 % (Table 6.1: one emotion
+    vs the rest, TIM-Net on one feature) per emotion for each of ``modalities`` in the table."""
+    rows = [{"emotion": c, "source": "this run", "f1": round(100 * v, 2)} for c, v in f1.items()]
+    for m in modalities:
+        if m in _TABLE_6_1:
+            rows += [{"emotion": e, "source": f"paper {m} (binary, Table 6.1)",
+                      "f1": round(100 * v, 2)}
+                     for e, v in zip(EMOTION_ORDER, _TABLE_6_1[m]) if e in f1]
+    return rows
+
+
+def training_records(histories: dict[int, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Plot data: per fold and epoch the training loss and accuracy (%; validation too when the
+    run selected on an inner split). Wall times are left out so the data is reproducible."""
+    rows = []
+    for k, h in sorted(histories.items()):
+        for split in ("train", "val"):
+            if f"{split}_loss" not in h:
+                continue
+            label = f"fold {k}" + ("" if split == "train" else " (val)")
+            rows += [{"epoch": int(r["epoch"]), "fold": label,
+                      "loss": round(float(r[f"{split}_loss"]), 4),
+                      "accuracy": round(100 * float(r[f"{split}_acc"]), 2)}
+                     for _, r in h.iterrows()]
+    return rows
+
+
+def _json(obj: Any, indent: int | None = 1) -> str:
+    return json.dumps(obj, indent=indent) + "\n"
+
+
+def report_files(preds: dict[int, pd.DataFrame], histories: dict[int, pd.DataFrame],
+                 class_names: list[str], modalities: list[str], task: str, target: str | None,
+                 dataset_root: str, notes: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Every report file's text, keyed by its path under ``reports/``, and the full summary.
+
+    ``preds``: per test fold the predictions frame (``label``, ``predicted``); ``histories``:
+    per fold the training history (``epoch``, ``train_loss``, ``train_acc``, ...).
+    """
+    per_fold = {k: fold_scores(df["label"].to_numpy(), df["predicted"].to_numpy(), len(class_names))
+                for k, df in sorted(preds.items())}
+    summary = summarise(per_fold, class_names)
+    allp = pd.concat([preds[k] for k in sorted(preds)], ignore_index=True)
+    files = {
+        "metrics.json": _json(headline(summary, paper_number(modalities, task, target)), 2),
+        "scores.json": _json(summary, 2),
+        "plots/confusion.json": _json(confusion_records(
+            allp["label"].to_numpy(), allp["predicted"].to_numpy(), class_names)),
+        "plots/f1.json": _json(f1_records(summary["f1"], modalities)),
+        "plots/training.json": _json(training_records(histories)),
+        "comparison.md": comparison_markdown(summary, modalities, task, target, dataset_root, notes),
+    }
+    return files, summary
+
+
+def run_notes(infos: list[dict[str, Any]]) -> list[str]:
+    """Settings lines for comparison.md from the per-fold training reports (``fold_K.json``)."""
+    if not infos:
+        return []
+    first = infos[0]
+    sel = sorted({i["selection"] for i in infos})
+    notes = [f"checkpoint selection: {', '.join(sel)} (best epochs "
+             f"{', '.join(str(i['best_epoch']) for i in infos)} of {first['epochs']})",
+             f"lr {first['lr']:g}, batch {first['batch_size']}, epochs {first['epochs']}; trunks "
+             + "; ".join(f"{m}: {t}" for m, t in first["trunks"].items()),
+             "hyperparameter sources: " + ", ".join(f"{k}: {v}" for k, v in first["sources"].items())]
+    excluded = sum(i.get("n_excluded", 0) for i in infos)
+    if excluded:
+        notes.append(f"{excluded} clip-fold entries excluded for missing features "
+                     f"(reports/problems/train/)")
+    return notes
+
+
+def check_predictions(df: pd.DataFrame, class_names: list[str], path: str) -> pd.DataFrame:
+    """``df`` if its posterior columns are this experiment's classes, else a clear error."""
+    want = [f"p_{c}" for c in class_names]
+    have = [c for c in df.columns if c.startswith("p_")]
+    if have != want:
+        raise ValueError(f"{path}: posterior columns {have} do not match the experiment's "
+                         f"classes {want}; re-run the train stage")
+    return df
 
 
 def _pct(v: float | None) -> str:
@@ -113,50 +224,3 @@ def comparison_markdown(summary: dict[str, Any], modalities: list[str], task: st
     if notes:
         lines += ["", "## Settings", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
-
-
-def plot_confusion(confusion: np.ndarray, class_names: list[str], path: Path, title: str) -> None:
-    """Row-normalised confusion matrix (rows = actual) with counts, as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.asarray(confusion, float)
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(class_names), 0.8 + 0.7 * len(class_names)))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
-    ax.set_title(title)
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of actual class")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-
-
-def plot_f1(f1: dict[str, float], path: Path, title: str) -> None:
-    """Bar chart of the mean F1 per class."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names, values = list(f1), [100 * f1[n] for n in f1]
-    fig, ax = plt.subplots(figsize=(1.5 + 0.7 * len(names), 3.5))
-    ax.bar(names, values, color="tab:blue")
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("F1 %")
-    ax.set_title(title)
-    ax.tick_params(axis="x", rotation=45)
-    for i, v in enumerate(values):
-        ax.text(i, v + 1, f"{v:.0f}", ha="center", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)

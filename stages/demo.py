@@ -16,16 +16,21 @@ from pathlib import Path
 
 from features.core.atomic import replace_dir
 from features.core.cli import run_stage
-from features.core.config import get, load_params
+from features.core.config import ParamsError, get, load_params
+from features.demo.style import Difficulty
 from features.core.paths import DEMO_DIR
 from features.demo.corpus import generate_corpus
 
 
 def demo_settings(params: dict) -> dict:
-    """The ``demo`` section (checked by the params schema): seed, size, width, height, fps, jobs."""
+    """The ``demo`` section (checked by the params schema): seed, size, width, height, fps, jobs, difficulty."""
     s = {"seed": int(get(params, "demo.seed")), "size": str(get(params, "demo.size")),
          "width": int(get(params, "demo.width")), "height": int(get(params, "demo.height")),
          "fps": float(get(params, "demo.fps")), "jobs": int(get(params, "demo.jobs", 2))}
+    try:
+        s["difficulty"] = Difficulty.from_params(get(params, "demo.difficulty", {}))
+    except ValueError as exc:
+        raise ParamsError(str(exc)) from None
     return s
 
 
@@ -42,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp.chmod(0o755)
     try:
         paths = generate_corpus(tmp / "corpus", tmp / "truth", size=s["size"], seed=s["seed"],
-                                width=s["width"], height=s["height"], fps=s["fps"], jobs=s["jobs"])
+                                width=s["width"], height=s["height"], fps=s["fps"], jobs=s["jobs"],
+                                difficulty=s["difficulty"])
         replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

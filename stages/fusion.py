@@ -32,6 +32,7 @@ from features.core.problems import ProblemLog
 from models.fusion import fuse_fold, member_posteriors, parse_member
 from models.hparams import resolve_experiment
 from models.metrics import fold_scores, summarise
+from models.reporting import LATE_FUSION, LUNA_JIMENEZ
 
 FUSION_DIR = DATA / "fusion"
 MEMBERS_DIR = FUSION_DIR / "members"
@@ -92,7 +93,8 @@ def run_fuse(params: dict, method: str) -> dict:
         ci = (f"{100 * a['ci95_low']:.2f}–{100 * a['ci95_high']:.2f}" if "ci95_low" in a else "–")
         lines.append(f"| {'late fusion' if name == 'fused' else name} | {100 * a['mean']:.2f} | "
                      f"{ci} | {100 * s['macro_f1']['mean']:.2f} |")
-    lines.append("| Luna-Jiménez et al. late fusion (xlsr + AU models) | 86.70 | – | – |")
+    lines.append(f"| Luna-Jiménez et al. late fusion (xlsr + AU models) | "
+                 f"{LUNA_JIMENEZ[LATE_FUSION]:.2f} | – | – |")
     with atomic_path(FUSION_REPORTS / method / "comparison.md", suffix=".md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     print(f"fusion: accuracy {100 * summary['fused']['accuracy']['mean']:.2f} % over {len(folds)} folds")

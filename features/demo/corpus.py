@@ -33,6 +33,7 @@ import numpy as np
 from features.core.atomic import atomic_path
 from features.demo import face as face_mod
 from features.demo import voice as voice_mod
+from features.demo.style import Difficulty, actor_mix, clip_mix
 from features.demo.encode import write_mp4
 from features.core.parallel import map_progress
 from features.core.paths import actor_dir
@@ -97,43 +98,82 @@ def clip_rng(seed: int, spec: ClipSpec) -> np.random.Generator:
 
 
 def clip_frames(spec: ClipSpec, voice: voice_mod.Voice, fps: float,
-                rng: np.random.Generator) -> int:
+                rng: np.random.Generator, prosody: voice_mod.Prosody | None = None) -> int:
     """Frame count: a random length in 3.0-3.6 s, long enough for the utterance, >= 88 frames."""
-    need = voice_mod.utterance_seconds(spec.statement, spec.emotion, spec.intensity, voice) + 0.7
+    need = voice_mod.utterance_seconds(spec.statement, spec.emotion, spec.intensity, voice,
+                                       prosody) + 0.7
     seconds = max(rng.uniform(*CLIP_SECONDS), min(need, CLIP_SECONDS[1]))
     return max(MIN_FRAMES, int(round(seconds * fps)))
 
 
 def render_clip(spec: ClipSpec, corpus_dir: Path, truth_dir: Path | None, seed: int = 7,
-                width: int = 640, height: int = 360, fps: float = 30) -> Path:
+                width: int = 640, height: int = 360, fps: float = 30,
+                difficulty: Difficulty | None = None) -> Path:
     """Synthesise, animate, render and encode one clip; write its truth landmarks. Returns the mp4.
 
-    Both files are written under temporary names and renamed, so a crash leaves no partial clip.
+    ``difficulty`` (None = the calibrated default, see ``features/demo/style.py``) sets how the
+    actor expresses the clip's emotion and the nuisance. Both files are written under temporary
+    names and renamed, so a crash leaves no partial clip.
     """
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)              # clips run in parallel already; no nested thread pools
     try:
         return _render_clip(spec, Path(corpus_dir), None if truth_dir is None else Path(truth_dir),
-                            int(seed), int(width), int(height), float(fps))
+                            int(seed), int(width), int(height), float(fps),
+                            difficulty if difficulty is not None else Difficulty())
     finally:
         cv2.setNumThreads(threads)
 
 
-def _render_clip(spec: ClipSpec, corpus_dir: Path, truth_dir: Path | None, seed: int, width: int,
-                 height: int, fps: float) -> Path:
+def pose_habit(seed: int, spec: ClipSpec, d: Difficulty) -> tuple[float, float]:
+    """The actor's own head pose for the emotion: (dy face heights, scale - 1), N(0, pose_spread)."""
+    rng = np.random.default_rng([int(seed), spec.actor, spec.emotion, 13])
+    return float(rng.normal(0, d.pose_spread)), float(rng.normal(0, d.pose_spread))
+
+
+@dataclasses.dataclass
+class ClipContent:
+    """Everything one clip shows before rendering: the (lit) actor, speech, motion, flicker."""
+
+    face: face_mod.ActorFace
+    speech: voice_mod.Speech
+    motion: face_mod.Motion
+    light: np.ndarray            # (frames,) brightness factor per frame
+
+
+def clip_content(spec: ClipSpec, seed: int, width: int, height: int, fps: float,
+                 d: Difficulty) -> ClipContent:
+    """The clip's speech, landmark motion and lighting (drawn from the clip's generator)."""
     rng = clip_rng(seed, spec)
     voice = voice_mod.actor_voice(seed, spec.actor)
     face = face_mod.cached_actor(seed, spec.actor, width, height)
-    n = clip_frames(spec, voice, fps, rng)
-    speech = voice_mod.synthesize(spec.statement, spec.emotion, spec.intensity, voice, n, fps, rng)
+    face_w = clip_mix(actor_mix(seed, spec.actor, spec.emotion, "face", d), spec.intensity,
+                      face_mod.STRONG_FACTOR, d, rng)
+    voice_w = clip_mix(actor_mix(seed, spec.actor, spec.emotion, "voice", d), spec.intensity,
+                       voice_mod.STRONG, d, rng)
+    prosody = voice_mod.prosody_mix(voice_w)
+    n = clip_frames(spec, voice, fps, rng, prosody)
+    speech = voice_mod.synthesize(spec.statement, spec.emotion, spec.intensity, voice, n, fps, rng,
+                                  prosody=prosody, nuisance=voice_mod.Nuisance(
+                                      d.pitch_jitter, d.rate_jitter, d.loudness_jitter))
     motion = face_mod.animate(face, spec.emotion, spec.intensity, speech.mouth_open,
-                              speech.mouth_round, fps, rng)
+                              speech.mouth_round, fps, rng, mix=face_w, head_motion=d.head_motion,
+                              pose_offset=pose_habit(seed, spec, d))
+    face = face_mod.lit(face, rng, d.lighting)
+    return ClipContent(face, speech, motion, face_mod.flicker(rng, n, fps, d.lighting))
+
+
+def _render_clip(spec: ClipSpec, corpus_dir: Path, truth_dir: Path | None, seed: int, width: int,
+                 height: int, fps: float, d: Difficulty) -> Path:
+    c = clip_content(spec, seed, width, height, fps, d)
+    face, speech, motion, light = c.face, c.speech, c.motion, c.light
+    n = len(light)
     truth = np.empty((n, 68, 2), np.float32)
 
     def frames():
         for i in range(n):
             frame, truth[i] = face_mod.render(face, motion.offsets[i], motion.head[i])
-            yield frame
+            yield face_mod.apply_gain(frame, float(light[i]))
 
     path = corpus_dir / actor_dir(spec.actor) / f"{spec.video_id}.mp4"
     write_mp4(path, frames(), fps, speech.audio, speech.sample_rate)
@@ -147,13 +187,15 @@ def _render_clip(spec: ClipSpec, corpus_dir: Path, truth_dir: Path | None, seed:
 
 def generate_corpus(out_dir: str | Path, truth_dir: str | Path | None = None, size: str = "default",
                     seed: int = 7, width: int = 640, height: int = 360, fps: float = 30,
-                    jobs: int = 2, actors: Sequence[int] | None = None) -> list[Path]:
+                    jobs: int = 2, actors: Sequence[int] | None = None,
+                    difficulty: Difficulty | None = None) -> list[Path]:
     """Generate the demo corpus into ``out_dir`` (and truth into ``truth_dir``); return the mp4s.
 
     ``truth_dir=None`` puts the truth beside the corpus, in ``out_dir/../truth`` (the pipeline
     layout ``data/demo/{corpus,truth}``). ``actors`` restricts the actors (default: 01-04 for
     ``tiny``, 01-24 otherwise). ``width``/``height`` must be even (H.264 yuv420p), e.g. 640x360
-    or 1280x720 (RAVDESS). Clips are rendered in parallel with ``jobs`` workers.
+    or 1280x720 (RAVDESS). Clips are rendered in parallel with ``jobs`` workers. ``difficulty``:
+    see ``features/demo/style.py`` (None = the calibrated default).
     """
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise ValueError(f"demo width/height must be positive and even, got {width}x{height}")
@@ -163,5 +205,5 @@ def generate_corpus(out_dir: str | Path, truth_dir: str | Path | None = None, si
     truth = Path(truth_dir) if truth_dir is not None else out_dir.parent / "truth"
     specs = clip_specs(size, actors)
     fn = functools.partial(render_clip, corpus_dir=out_dir, truth_dir=truth, seed=int(seed),
-                           width=int(width), height=int(height), fps=fps)
+                           width=int(width), height=int(height), fps=fps, difficulty=difficulty)
     return map_progress(fn, specs, jobs=int(jobs), desc=f"demo {size}")

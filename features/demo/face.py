@@ -35,6 +35,8 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from features.demo.style import mix_table
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PHOTO = ASSETS / "astronaut.png"
 LANDMARKS = ASSETS / "astronaut_landmarks.txt"
@@ -419,24 +421,43 @@ class Motion:
 
 
 def animate(face: ActorFace, emotion: int, intensity: int, mouth_open: np.ndarray,
-            mouth_round: np.ndarray, fps: float, rng: np.random.Generator) -> Motion:
+            mouth_round: np.ndarray, fps: float, rng: np.random.Generator,
+            mix: np.ndarray | None = None, head_motion: float = 1.0,
+            pose_offset: tuple[float, float] = (0.0, 0.0)) -> Motion:
     """Landmark offsets and head motion for every frame of one clip.
 
     ``mouth_open``/``mouth_round`` (frames,) in [0, 1] come from the speech synthesis so the jaw
     follows the audio. The expression ramps in (smoothstep, 0.45-0.6 s, starting at 0-0.25 s),
-    then holds with +-8 % slow variation; intensity 02 multiplies it by ``STRONG_FACTOR``.
+    then holds with +-8 % slow variation. ``mix`` (9,) weights the emotions' deviations from
+    neutral (``style.clip_mix``: intensity, actor style and confusions included); None = the
+    plain recipe of ``emotion``, x ``STRONG_FACTOR`` for intensity 02 and x U(0.85, 1.15).
+    Every emotion-specific cue (action units, talking effort, blinks, head pose) follows the
+    mixture. ``head_motion`` scales the random head motion; ``pose_offset`` (dy in face
+    heights, scale - 1) is the actor's own head-pose habit for this emotion.
     """
     n = len(mouth_open)
     t = np.arange(n) / fps
-    strength = (STRONG_FACTOR if intensity == 2 else 1.0) * rng.uniform(0.85, 1.15)
+    if mix is None:
+        mix = np.zeros(9)
+        mix[emotion] = (STRONG_FACTOR if intensity == 2 else 1.0) * rng.uniform(0.85, 1.15)
+        talk_boost = 1.25 if intensity == 2 else 1.0
+    else:
+        mix = np.asarray(mix, float)
+        talk_boost = 1.0
     t0, ramp = rng.uniform(0.0, 0.25), rng.uniform(0.45, 0.6)
     u = np.clip((t - t0) / ramp, 0, 1)
-    expr = strength * u * u * (3 - 2 * u) * (1 + 0.08 * _smooth_noise(rng, n, fps))
+    expr = u * u * (3 - 2 * u) * (1 + 0.08 * _smooth_noise(rng, n, fps))
     shape = np.zeros((68, 2), np.float32)
-    for name, w in EXPRESSIONS[emotion].items():
+    weights: dict[str, float] = {}
+    for e in range(2, 9):
+        if mix[e]:
+            for name, w in EXPRESSIONS[e].items():
+                weights[name] = weights.get(name, 0.0) + mix[e] * w
+    for name, w in weights.items():
         shape += w * face.expressivity[name] * rng.uniform(0.9, 1.1) * face.au[name]
-    talk = TALK_GAIN[emotion] * (1.25 if intensity == 2 else 1.0) * rng.uniform(0.85, 1.15)
-    blink = blink_curve(rng, n, fps, BLINK_RATE[emotion], BLINK_DURATION.get(emotion, 0.2))
+    talk = max(0.3, mix_table(TALK_GAIN, mix)) * talk_boost * rng.uniform(0.85, 1.15)
+    blink = blink_curve(rng, n, fps, float(np.clip(mix_table(BLINK_RATE, mix), 0.05, 1.0)),
+                        float(np.clip(mix_table(BLINK_DURATION, mix, 0.2), 0.12, 0.4)))
     offsets = (expr[:, None, None] * shape[None]
                + (talk * np.clip(mouth_open, 0, 1))[:, None, None] * face.au["jaw_open"][None]
                + np.clip(mouth_round, 0, 1)[:, None, None] * face.au["round"][None])
@@ -447,18 +468,50 @@ def animate(face: ActorFace, emotion: int, intensity: int, mouth_open: np.ndarra
         offsets[:, up, 1] += blink * 0.9 * (gap - MIN_GAP)
         offsets[:, low, 1] -= blink * 0.1 * (gap - MIN_GAP)
     # Head motion: smooth jitter (translation ~1.5 % of the face height, roll ~1.5 deg, scale
-    # ~1.2 %) plus the emotion pose, reached with the same ramp as the expression.
-    dy, sc, amp = HEAD_POSE[emotion]
+    # ~1.2 %, times head_motion) plus the emotion pose, reached with the same ramp as the expression.
+    dy = sum(mix[e] * HEAD_POSE[e][0] for e in range(2, 9)) + pose_offset[0]
+    sc = 1 + sum(mix[e] * (HEAD_POSE[e][1] - 1) for e in range(2, 9)) + pose_offset[1]
+    amp = max(0.3, 1 + sum(mix[e] * (HEAD_POSE[e][2] - 1) for e in range(2, 9)))
     fh = face.face_height_px
-    k = amp * rng.uniform(0.7, 1.3)
+    k = amp * head_motion * rng.uniform(0.7, 1.3)
     tx = k * 0.015 * fh * _smooth_noise(rng, n, fps)
-    ty = k * 0.012 * fh * _smooth_noise(rng, n, fps) + u * dy * fh * strength
+    ty = k * 0.012 * fh * _smooth_noise(rng, n, fps) + u * dy * fh
     rot = k * 1.5 * _smooth_noise(rng, n, fps)
-    scl = 1 + k * 0.012 * _smooth_noise(rng, n, fps) + u * (sc - 1) * strength
+    scl = 1 + k * 0.012 * _smooth_noise(rng, n, fps) + u * (sc - 1)
     centre = apply_affine(face.place, face.base.mean(0, keepdims=True))[0]
     head = np.stack([similarity(scl[i], rot[i], centre, centre + (tx[i], ty[i])) for i in range(n)])
     offsets = _unfold(face, offsets.astype(np.float32), head)
     return Motion(offsets=offsets.astype(np.float32), head=head, expression=expr, blink=blink)
+
+
+def lit(face: ActorFace, rng: np.random.Generator, amount: float) -> ActorFace:
+    """The actor under this clip's lighting: exposure x exp(N(0, amount / 2)) and a side light
+    (gain 1 +- U(0, amount) from one side of the photo to the other). ``amount`` 0: unchanged."""
+    if amount <= 0:
+        return face
+    exposure = float(np.exp(rng.normal(0, amount / 2)))
+    side = float(rng.uniform(-amount, amount))
+    w = face.photo.shape[1]
+    gain = exposure * (1 + side * (np.arange(w, dtype=np.float32) / (w - 1) * 2 - 1))
+    photo = np.clip(face.photo.astype(np.float32) * gain[None, :, None], 0, 255).astype(np.uint8)
+    background = cv2.warpAffine(photo, face.place, (face.width, face.height),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return dataclasses.replace(face, photo=photo, background=background)
+
+
+def flicker(rng: np.random.Generator, n: int, fps: float, amount: float) -> np.ndarray:
+    """(n,) per-frame brightness factor around 1 (slow, +- amount / 4)."""
+    if amount <= 0:
+        return np.ones(n)
+    return 1 + 0.25 * amount * _smooth_noise(rng, n, fps, f_lo=0.3, f_hi=2.0) / 2
+
+
+def apply_gain(frame: np.ndarray, gain: float) -> np.ndarray:
+    """``frame`` (uint8) x ``gain`` through a look-up table (saturating)."""
+    if gain == 1.0:
+        return frame
+    lut = np.clip(np.arange(256) * gain, 0, 255).round().astype(np.uint8)
+    return cv2.LUT(frame, lut)
 
 
 def landmarks(face: ActorFace, offsets: np.ndarray, head: np.ndarray) -> np.ndarray:

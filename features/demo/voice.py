@@ -80,6 +80,7 @@ class Prosody:
     jitter: float        # random pitch perturbation (fraction)
     tremor: float        # 6-8 Hz pitch tremor depth (fraction)
     formant: float       # formant scale (smiling raises, sad lowers)
+    contour_mix: tuple[float, ...] | None = None  # amounts of CONTOURS (mixed prosody), else `contour`
 
 
 PROSODY: dict[int, Prosody] = {
@@ -122,10 +123,12 @@ def actor_voice(seed: int, actor: int) -> Voice:
                  gain_db=float(rng.uniform(-2.5, 2.5)), balance=(float(balance[0]), float(balance[1])))
 
 
-def utterance_seconds(statement: int, emotion: int, intensity: int, voice: Voice) -> float:
+def utterance_seconds(statement: int, emotion: int, intensity: int, voice: Voice,
+                      prosody: Prosody | None = None) -> float:
     """Expected length (s) of the utterance (before the clip's random jitter)."""
     base = sum(s[4] for s in STATEMENTS[statement])
-    return base / (prosody_for(emotion, intensity).tempo * voice.rate)
+    p = prosody if prosody is not None else prosody_for(emotion, intensity)
+    return base / (p.tempo * voice.rate)
 
 
 def prosody_for(emotion: int, intensity: int) -> Prosody:
@@ -143,6 +146,50 @@ def prosody_for(emotion: int, intensity: int) -> Prosody:
                    float(np.clip(ex(p.open_quotient, n.open_quotient), 0.3, 0.9)),
                    max(0.0, ex(p.breath, n.breath)), max(0.0, ex(p.jitter, n.jitter)),
                    max(0.0, ex(p.tremor, n.tremor)), ex(p.formant, n.formant))
+
+
+CONTOURS = ("fall", "rise", "arch", "flat")
+
+
+def contour_weights(p: Prosody) -> np.ndarray:
+    """(4,) amounts of the contour shapes in CONTOURS order (a mixed prosody has several)."""
+    if p.contour_mix is not None:
+        return np.asarray(p.contour_mix, float)
+    return np.eye(len(CONTOURS))[CONTOURS.index(p.contour)]
+
+
+def prosody_mix(w: np.ndarray) -> Prosody:
+    """Prosody of a mixture ``w`` (9,) of the emotions' deviations from neutral (style.py).
+
+    Every number is ``neutral + sum_e w[e] * (emotion_e - neutral)`` (tempo in log scale), the
+    contour is the same mixture of contour shapes; values are clipped to a sane range.
+    """
+    n = PROSODY[1]
+    es = [e for e in range(2, 9) if w[e]]
+
+    def mixed(attr: str) -> float:
+        return float(getattr(n, attr) + sum(w[e] * (getattr(PROSODY[e], attr) - getattr(n, attr))
+                                            for e in es))
+
+    tempo = float(np.exp(sum(w[e] * np.log(PROSODY[e].tempo / n.tempo) for e in es))) * n.tempo
+    contour = contour_weights(n) + sum(w[e] * (contour_weights(PROSODY[e]) - contour_weights(n))
+                                       for e in es)
+    return Prosody(mixed("level_st"), max(0.5, mixed("range_st")), CONTOURS[int(np.argmax(contour))],
+                   float(np.clip(tempo, 0.5, 1.8)), mixed("gain_db"),
+                   float(np.clip(mixed("open_quotient"), 0.3, 0.9)), max(0.0, mixed("breath")),
+                   max(0.0, mixed("jitter")), max(0.0, mixed("tremor")),
+                   float(np.clip(mixed("formant"), 0.9, 1.1)),
+                   tuple(float(c) for c in contour))
+
+
+@dataclasses.dataclass(frozen=True)
+class Nuisance:
+    """Per-clip variation of the voice: sd of pitch level (semitones), of the log speaking
+    rate and of loudness (dB). The defaults are the gentle values of the clean corpus."""
+
+    pitch_st: float = 0.6
+    rate: float = 0.023
+    loudness_db: float = 0.8
 
 
 @dataclasses.dataclass
@@ -215,16 +262,19 @@ def _glottal(phase: np.ndarray, oq: float) -> np.ndarray:
 
 
 def synthesize(statement: int, emotion: int, intensity: int, voice: Voice, n_frames: int,
-               fps: float, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> Speech:
+               fps: float, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE,
+               prosody: Prosody | None = None, nuisance: Nuisance = Nuisance()) -> Speech:
     """Synthesise ``n_frames / fps`` seconds of audio holding the statement, centred with jitter.
 
-    An utterance longer than the clip minus ``2 * MIN_SILENCE`` is compressed to fit.
+    ``prosody`` (e.g. :func:`prosody_mix`) replaces the emotion's own prosody; ``nuisance`` sets
+    the per-clip pitch, rate and loudness variation. An utterance longer than the clip minus
+    ``2 * MIN_SILENCE`` is compressed to fit.
     """
     fs = int(sample_rate)
     n = int(round(n_frames * fs / fps))
-    p = prosody_for(emotion, intensity)
+    p = prosody if prosody is not None else prosody_for(emotion, intensity)
     sylls = STATEMENTS[statement]
-    tempo = p.tempo * voice.rate * rng.uniform(0.96, 1.04)
+    tempo = p.tempo * voice.rate * float(np.exp(rng.normal(0, nuisance.rate)))
     durs = np.array([s[4] for s in sylls]) / tempo * rng.uniform(0.9, 1.1, len(sylls))
     clip_s = n / fs
     fit = clip_s - 2 * MIN_SILENCE
@@ -238,14 +288,12 @@ def synthesize(statement: int, emotion: int, intensity: int, voice: Voice, n_fra
     # Pitch contour (semitones around the speaker's F0 for this emotion).
     t = np.arange(n) / fs
     u = np.clip((t - bounds[0]) / total, 0, 1)
-    level = p.level_st + rng.normal(0, 0.6)
+    level = p.level_st + rng.normal(0, nuisance.pitch_st)
     st = level + 1.5 - 3.0 * u                                    # declination
-    if p.contour == "rise":
-        st += p.range_st * 0.9 * np.clip((u - 0.55) / 0.45, 0, 1) ** 2
-    elif p.contour == "arch":
-        st += 0.5 * p.range_st * np.sin(np.pi * u)
-    elif p.contour == "fall":
-        st -= 0.3 * p.range_st * u
+    c_fall, c_rise, c_arch, _ = contour_weights(p)
+    st += c_rise * p.range_st * 0.9 * np.clip((u - 0.55) / 0.45, 0, 1) ** 2
+    st += c_arch * 0.5 * p.range_st * np.sin(np.pi * u)
+    st -= c_fall * 0.3 * p.range_st * u
     for k, (_, _, _, stress, _) in enumerate(sylls):
         centre = 0.5 * (bounds[k] + bounds[k + 1])
         width = 0.35 * (bounds[k + 1] - bounds[k])
@@ -329,7 +377,7 @@ def synthesize(statement: int, emotion: int, intensity: int, voice: Voice, n_fra
     # Loudness: speech RMS over the utterance set by emotion, actor and clip; soft limit at 1.
     span = slice(int(bounds[0] * fs), int(bounds[-1] * fs))
     rms = np.sqrt(np.mean(speech[span] ** 2)) + 1e-12
-    gain_db = p.gain_db + voice.gain_db + rng.normal(0, 0.8)
+    gain_db = p.gain_db + voice.gain_db + rng.normal(0, nuisance.loudness_db)
     speech *= REFERENCE_RMS * 10 ** (gain_db / 20) / rms
     speech = np.tanh(speech)
     noise = signal.sosfilt(_butter(1, 4000.0, "lowpass", fs), rng.standard_normal((n, 2)), axis=0)

@@ -14,6 +14,7 @@ from features.demo import face as face_mod
 from features.demo import voice as voice_mod
 from features.demo.corpus import ClipSpec, clip_specs, generate_corpus, render_clip
 from features.demo.encode import EncodeError, write_mp4
+from features.demo.style import Difficulty
 from features.core.config import ParamsError
 from features.core.ravdess import parse_name
 from features.media.video import ffmpeg_exe, iter_frames, probe_media
@@ -25,8 +26,10 @@ ACTORS = [1, 2]          # one male, one female; tiny gives 6 clips each
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo")
+    # clean recipes: the cue tests below check each emotion's own recipe (test_style.py checks
+    # the calibrated difficulty)
     paths = generate_corpus(root / "corpus", root / "truth", size="tiny", seed=7, width=W,
-                            height=H, jobs=2, actors=ACTORS)
+                            height=H, jobs=2, actors=ACTORS, difficulty=Difficulty.clean())
     assert len(paths) == 6 * len(ACTORS) and all(p.exists() for p in paths)
     return root
 
@@ -120,7 +123,7 @@ def test_tiny_corpus_has_both_neutral_references(tiny):
 
 def test_same_seed_same_bytes_independent_of_jobs_and_subset(tiny, tmp_path):
     again = generate_corpus(tmp_path / "corpus", tmp_path / "truth", size="tiny", seed=7,
-                            width=W, height=H, jobs=1, actors=[2])
+                            width=W, height=H, jobs=1, actors=[2], difficulty=Difficulty.clean())
     assert len(again) == 6
     for p in again:
         q = tiny / "corpus" / p.parent.name / p.name

@@ -41,7 +41,7 @@ def exp_repo(tmp_path_factory) -> Path:
     repo = copy_project(tmp_path_factory.mktemp("dvc_exp") / "repo")
     full = yaml.safe_load((repo / "dvc.yaml").read_text())
     pipeline = {"stages": {k: full["stages"][k] for k in ("train", "report")},
-                "metrics": full["metrics"], "plots": full["plots"]}
+                "plots": full["plots"]}
     (repo / "dvc.yaml").write_text(dump_yaml(pipeline))
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"].update(folds=[4], epochs=8, lr=0.01, filters=8, scales=2, layers=1,
@@ -66,15 +66,14 @@ def test_exp_run_with_set_param_and_exp_show(exp_repo):
     assert exps["audio"]["params"]["modalities"] == ["lms"]
     assert exps["audio-face"]["params"]["modalities"] == ["lms", "kpd_face"]
     a, b = exps["audio"]["metrics"], exps["audio-face"]["metrics"]
-    assert a["n_folds"] == b["n_folds"] == 1 and a["n_test_clips"] == b["n_test_clips"] == 32
-    for m in (a, b):                                # one fold of 32 clips: correct / 32
-        assert abs(m["accuracy"]["mean"] * 32 - round(m["accuracy"]["mean"] * 32)) < 1e-6
+    assert set(a) == set(b) == {"acc", "uar", "macro_f1", "paper"}   # headline only; 1 fold: no CI
+    assert 0 <= a["acc"] <= 100 and 0 <= b["acc"] <= 100
     assert a != b                                   # two different models, two different results
     shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], exp_repo,
                 env={"COLUMNS": "250"}).stdout
-    assert "audio-face" in shown and "accuracy.mean" in shown
+    assert "audio-face" in shown and "macro_f1" in shown
     # the workspace holds the last experiment's reports
-    assert (exp_repo / "reports/plots/confusion.png").exists()
+    assert (exp_repo / "reports/plots/confusion.json").exists()
     assert "Houmard" in (exp_repo / "reports/comparison.md").read_text()
 
 
@@ -93,7 +92,7 @@ def test_queued_grid(exp_repo):
     assert status.count("Success") == 2, status
     queued = [e for e in _experiments(exp_repo).values() if e["params"]["epochs"] == 5]
     assert sorted(e["params"]["modalities"] for e in queued) == [["kpd_face"], ["lms", "kpd_face"]]
-    assert all(e["metrics"]["n_test_clips"] == 32 for e in queued)
+    assert all(0 <= e["metrics"]["acc"] <= 100 for e in queued)
 
 
 def test_knobs_through_dvc_exp_run(exp_repo):
@@ -115,4 +114,4 @@ def test_knobs_through_dvc_exp_run(exp_repo):
     log = (exp_repo / "reports/train/fold_4.log").read_text()
     threads = max(1, len(os.sched_getaffinity(0)) // 2)                  # cores // train.jobs
     assert "seeds [0, 1]: accuracy" in log and f"{threads} CPU threads" in log
-    assert 0 <= exps["knobs"]["metrics"]["accuracy"]["mean"] <= 1
+    assert 0 <= exps["knobs"]["metrics"]["acc"] <= 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.metrics import confusion_records, fold_scores, mean_ci, summarise
+from models.metrics import confusion_records, fold_scores, headline, mean_ci, summarise
 
 Y_TRUE = np.array([0, 0, 0, 0, 1, 1, 2, 2])
 Y_PRED = np.array([0, 0, 1, 2, 1, 1, 2, 0])
@@ -57,3 +57,18 @@ def test_summary_and_confusion_records():
                for v in s[k].values())
     recs = confusion_records(Y_TRUE, Y_PRED, names)
     assert len(recs) == 8 and recs[2] == {"actual": "a", "predicted": "b"}
+
+
+def test_headline_is_small_and_in_percent():
+    names = ["a", "b", "c"]
+    per_fold = {0: fold_scores(Y_TRUE, Y_PRED, 3), 1: fold_scores(Y_TRUE, Y_TRUE, 3),
+                2: fold_scores(Y_TRUE, np.zeros(8, int), 3)}
+    s = summarise(per_fold, names)
+    h = headline(s, 76.82)
+    assert set(h) == {"acc", "acc_ci", "uar", "uar_ci", "macro_f1", "macro_f1_ci", "paper"}
+    assert h["acc"] == round(100 * np.mean([0.625, 1.0, 0.5]), 2)
+    assert h["acc_ci"] == round(100 * s["accuracy"]["ci95_half"], 2) and h["acc_ci"] > 0
+    assert h["paper"] == 76.82
+    # one fold: no CI; unknown paper number: no key (DVC shows "-")
+    h1 = headline(summarise({0: per_fold[0]}, names), None)
+    assert set(h1) == {"acc", "uar", "macro_f1"} and h1["acc"] == 62.5
