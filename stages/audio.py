@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from features.media.audio import pad_note, try_middle_audio, valid_frames
+from features.media.audio import no_audio_problem, pad_note, try_middle_audio, valid_frames
 from features.core.manifest import read_manifest
 from features.core.parallel import compute_settings, map_progress
 from features.core.config import get
@@ -34,6 +34,9 @@ Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
 def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
     """One clip's spectral record (or None) and its notes for the problems report."""
     vid, samples, rate = job["video_id"], job["samples"], job["sample_rate"]
+    missing = no_audio_problem(job["native_rate"])
+    if missing:
+        return None, [(missing, "skipped", vid, True)]
     clip, error = try_middle_audio(job["path"], samples, rate, job["channels"])
     if clip is None:
         return None, [(error, "skipped", vid, True)]

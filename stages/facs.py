@@ -24,6 +24,7 @@ from features.visual.gaze import GAZE_FRAME_NAMES, GAZE_STAT_NAMES, gaze_frames,
 from features.tracks.frames import (
     TrackError,
     clip_notes,
+    gaze_valid,
     interpolate,
     require_blocks,
     select_tracked,
@@ -63,10 +64,10 @@ def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
             data = pose_features(interpolate(track.pose_T, track, idx),
                                  interpolate(track.pose_R, track, idx), sel.valid)
         elif feature == "gaze":
-            data = gaze_frames(interpolate(track.gaze_angle, track, idx))
+            data = gaze_frames(interpolate(track.gaze_angle, track, idx, gaze_valid(track)))
         else:
             g = job["gaze"]
-            data = gaze_stats(interpolate(track.gaze_angle, track, idx),
+            data = gaze_stats(interpolate(track.gaze_angle, track, idx, gaze_valid(track)),
                               interpolate(track.au_r[:, AU45], track, idx), sel.valid, sel.padded,
                               job["fps"], float(g["blink_threshold"]), float(g["fixation_threshold"]))
     except (OpenFaceError, TrackError, ValueError) as exc:

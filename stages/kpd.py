@@ -24,6 +24,7 @@ from features.core.hashing import sha256_file
 from features.tracks.frames import (
     TrackError,
     clip_notes,
+    gaze_valid,
     interpolate,
     require_blocks,
     select_tracked,
@@ -77,7 +78,8 @@ def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
             reference, _, ref_source = reference_distances(kind, path, job["landmarks"])
         lmk = interpolate(track.lmk_3d, track, sel.indices)
         eye = None if kind == "face" else interpolate(track.eye_lmk_3d, track, sel.indices)
-        gaze = None if kind == "face" else interpolate(track.gaze_angle, track, sel.indices)
+        gaze = None if kind == "face" else interpolate(track.gaze_angle, track, sel.indices,
+                                                          gaze_valid(track))
         data = kpd_features(kind, norm, lmk, eye, gaze, reference, job["landmarks"])
     except (OpenFaceError, TrackError, ValueError) as exc:
         return None, [(str(exc), "skipped", vid, True)]
