@@ -68,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
                             help=f"track.{f.name} (default from params, else {f.default})")
     args = parser.parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stems = [Path(v).stem for v in args.videos]

@@ -26,6 +26,8 @@ import numpy as np
 # dlib's detection threshold (0 = its default). Slightly below 0 finds faces that dlib's default
 # misses at small scales; false positives are rejected by the landmark/appearance checks.
 DETECT_THRESHOLD = -0.2
+# dlib's default threshold: detections at or above it are preferred when picking the face.
+CONFIDENT_SCORE = 0.0
 # Frames no larger than this (px, longest side) are also searched upsampled 2x in the fallback
 # pass, for faces under dlib's 80 px window.
 UPSAMPLE_MAX_SIDE = 720
@@ -75,9 +77,14 @@ def detect_all(image: np.ndarray, scale: float, offset: tuple[float, float] = (0
 
 def pick_face(found: list[Detection], centre: tuple[float, float]) -> Detection | None:
     """The largest face; among faces within 10 % of the largest width, the one nearest
-    ``centre`` (px; the frame centre on acquisition)."""
+    ``centre`` (px; the frame centre on acquisition). Only detections at or above dlib's own
+    threshold (:data:`CONFIDENT_SCORE`) compete when there is one: the weaker ones that
+    :data:`DETECT_THRESHOLD` lets through (small or blurred faces, but also face-like badges and
+    posters) are used only when nothing better is in the frame."""
     if not found:
         return None
+    confident = [d for d in found if d.score >= CONFIDENT_SCORE]
+    found = confident or found
     widest = max(d.width for d in found)
     big = [d for d in found if d.width >= 0.9 * widest]
     cx, cy = centre
@@ -94,8 +101,9 @@ def detect_in(image: np.ndarray, scale: float, offset: tuple[float, float] = (0.
 
 
 def detect_face(frame: np.ndarray, detect_scale: float, full_fallback: bool = True) -> Detection | None:
-    """The face to track (largest, then most central) in a whole frame at ``detect_scale``; then at full resolution when that finds
-    nothing and ``full_fallback`` (the caller rations the expensive full-resolution pass)."""
+    """The face to track (largest, then most central) in a whole frame at ``detect_scale``;
+    then at full resolution when that finds nothing and ``full_fallback`` (the caller rations
+    the expensive full-resolution pass)."""
     found = detect_in(frame, detect_scale)
     if found is None and full_fallback:
         if detect_scale < 1.0:
