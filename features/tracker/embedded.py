@@ -107,6 +107,7 @@ class FrameResult:
     detected: bool = False
     eyes_open: bool = True
     switch: bool = False
+    low: bool = False     # a face was fitted, but its confidence is below min_confidence
 
 
 # dlib face score (detect.face_score) mapped linearly to confidence 0..1 between these.
@@ -273,7 +274,7 @@ class FaceTracker:
         conf = self.score_conf
         self.lmk, self.pose, self.last_iod = lmk, pose, iod
         if conf < s.min_confidence:
-            return FrameResult(False, conf)
+            return FrameResult(False, conf, low=True)
         lmk3d = lift_landmarks(lmk, pose, self.model, self.K)
         lids = eyelid_points(lmk)
         located = [locate_pupil(gray, off, lids[e]) for e in range(2)]
@@ -381,11 +382,11 @@ def track_frames(frames: Iterable[tuple[int, np.ndarray]], fps: float,
         variant="openface2", face_id=np.zeros(n, dtype=np.int64),
         notes=("embedded tracker (dlib + 3D mean face); p_0..p_33 = 0 (no PDM fitted)",))
     switch = np.array([r.switch for r in results], dtype=bool)
-    low = conf < settings.min_confidence
+    low = np.array([r.low for r in results], dtype=bool)
     info = {"frames": n, "tracked": int(succ.sum()), "detections": tracker.detections,
             "width": size[0], "height": size[1], "decode_track_s": elapsed,
             "low_confidence_fraction": float(low.mean()),
-            "low_confidence_runs": _runs(low & ~switch),
+            "low_confidence_runs": _runs(low),
             "person_switches": len(_runs(switch)), "other_person_runs": _runs(switch),
             "closed_eye_frames": int(closed.sum()),
             "au_baseline": (f"fallback: {settings.baseline_percentile:g}th percentile per AU over "
