@@ -3,14 +3,18 @@
 OpenFace predicts AUs from appearance (HOG) and shape with trained regressors; the embedded
 tracker has no such models, so each AU is a documented geometric proxy measured on the 3D
 landmarks in the head's own axes (``pose.to_head_frame``: head rotation and translation removed,
-mm, X right, Y down). Every measure is compared with a neutral baseline (:func:`neutral_baseline`:
-the median over the stillest frames of a reference video) and converted to OpenFace's 0..5
-intensity scale with a fixed mm-per-level unit (:data:`AU_RULES`), then clipped to 0..5. Presence
-``AU*_c`` = intensity >= :data:`PRESENCE_LEVEL` (AU28, which OpenFace only detects, has its own
-rule). These are proxies, not FACS-calibrated intensities: they rise with the named movement and
-stay near 0 on the neutral baseline. The units were set so that landmark jitter on a rigid moving
-face (about 0.3-0.9 mm standard deviation per measure at 1280x720) stays below level 1. Measures
-are smoothed with a 3-frame running median (100 ms at 30 fps; shorter than a blink) first.
+mm, X right, Y down). Per clip, each measure's linear dependence on head pitch and yaw is removed
+(:func:`decorrelate_pose`), measures combine into raw AU values (:func:`au_values`, mm, larger =
+more of the AU), and each AU is compared with a baseline (:func:`baseline`: a low percentile of
+its raw value over the frames of the actor's neutral clip, or of the clip itself) and converted
+to OpenFace's 0..5 scale with a mm-per-level unit (:data:`AU_RULES`; calibrated against real
+OpenFace output on the shared ``default.wmv`` for the AUs the proxy follows there: 06, 07, 10,
+12, 15, 25, 45; anatomical units otherwise), then clipped to 0..5. Presence ``AU*_c`` =
+intensity >= :data:`PRESENCE_LEVEL` (AU28, which OpenFace only detects, has its own rule).
+These are proxies, not FACS-calibrated intensities. :data:`UNFOLLOWED` AUs (cue not carried by
+the 68 landmarks) are written as 0 by default; :data:`UNVALIDATED` ones did not follow OpenFace
+on the reference clip. Measures are smoothed with a 3-frame running median (100 ms at 30 fps;
+shorter than a blink) first. The table below is the README's; mm / level as in AU_RULES.
 
 ==========  ===============================================  ===========  ==========
 AU          measure (mm unless stated)                       direction    mm / level
@@ -22,27 +26,24 @@ AU04        inner brow height (lowering) + half the          lower        1.5
             inner-brow gap 21-22 narrowing
 AU05        upper lid height above the eye-corner line       raise        0.8
             (37, 38, 43, 44)
-AU06        lower lid depth below the eye-corner line        raise        0.6
+AU06        lower lid depth below the eye-corner line        raise        1.8 cal.
             (40, 41, 46, 47): cheek raise lifts it
-AU07        lid opening (37-41, 38-40, 43-47, 44-46)         narrowing    0.8
-            narrowing, at most half the neutral opening
+AU07        lid opening (37-41, 38-40, 43-47, 44-46)         narrowing    8.4 cal.
 AU09        nose base 33 to inner eye corners 39/42,         shortening   1.0
-            vertical (nose wrinkle)
-AU10        upper lip 51 to nose base 33, vertical           shortening   1.0
-AU12        lip corners 48/54 height relative to nose base   raise        1.5
+            vertical (nose wrinkle): written as 0
+AU10        upper lip 51 to nose base 33, vertical           shortening   7.8 cal.
+AU12        lip corners 48/54 height relative to nose base   raise        6.2 cal.
             + half the mouth-width increase
-AU14        mouth width 48-54                                narrowing    2.0
-AU15        lip corners 48/54 height relative to nose base   lowering     1.0
-AU17        chin 8 to lower lip 57, vertical                 shortening   1.5
-AU20        mouth width increase minus corner raise          stretch      2.5
+AU14        mouth width 48-54 (dimpler): written as 0        narrowing    2.0
+AU15        lip corners 48/54 height relative to nose base   lowering     14.9 cal.
+AU17        chin 8 to lower lip 57, vertical: written as 0   shortening   1.5
+AU20        mouth width increase + corner lowering           stretch      2.5
 AU23        red-lip height (upper 50-52 to 61-63, lower      thinning     1.0
-            65-67 to 56-58)
-AU25        inner-lip gap 61-67, 62-66, 63-65                opening      2.0
+            65-67 to 56-58): written as 0
+AU25        inner-lip gap 61-67, 62-66, 63-65                opening      6.1 cal.
 AU26        chin 8 to nose base 33, vertical                 lengthening  3.0
-AU45        lid closure, fraction of the neutral opening     closing      0.14
-            (0.3 = level 0: squints stay out, 1.0 = fully    (fraction)
-            closed = level 5)
-AU28 (_c)   red-lip height below 30 % of neutral (lip suck)  -            -
+AU45        lid opening narrowing (as AU07)                  closing      3.5 cal.
+AU28 (_c)   red-lip height below 30 % of baseline (lip suck)  -            -
 ==========  ===============================================  ===========  ==========
 """
 

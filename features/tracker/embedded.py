@@ -4,24 +4,32 @@ Per frame (streamed with ``features.media.video.iter_frames``; a video is never 
 
 1. *Acquire* (no face yet, or the track was lost): dlib's face detector on the frame downscaled
    by ``detect_scale`` (full resolution as a fallback on the first attempt and on every
-   ``detect_every``-th consecutive failed one).
+   ``detect_every``-th consecutive failed one); the largest face is taken (``detect.pick_face``).
+   After the first acquisition, a re-acquired face must be the same person
+   (``identity``: descriptor distance and scale); another face gives ``success = 0`` rows
+   counted as a person switch.
 2. *Track* (otherwise): the box comes from the previous frame's landmarks
    (``landmarks.BoxModel``); every ``detect_every`` frames the detector re-anchors the box,
-   searching only the region around the face.
+   searching only the region around the face (the detection nearest the box).
 3. Landmarks: dlib's 68-point shape predictor on the grayscale of that region only.
-4. Fit quality: appearance similarity (NCC) to the face patch stored at the last detection, and
-   the rigid 3D fit's reprojection error. Below ``min_similarity`` (or above
-   ``max_reprojection`` x inter-ocular distance) the frame is re-acquired at once; if that fails
-   the row is kept with ``success = 0`` and zeros elsewhere, as OpenFace leaves failed frames.
-5. Head pose and 3D landmarks (``pose``), eye landmarks and gaze (``eyes``).
+4. Fit quality: appearance similarity (NCC) to the face patch stored at the last detection, the
+   per-frame jump (``max_jump`` x inter-ocular distance, ``max_scale_change``) and the rigid 3D
+   fit's reprojection error. Below ``min_similarity``, on a jump, or above ``max_reprojection``
+   x inter-ocular distance the frame is re-acquired at once; if that fails the row is kept with
+   ``success = 0`` and zeros elsewhere, as OpenFace leaves failed frames.
+5. ``confidence``: dlib's HOG face score of the tracked face (``detect.face_score``, every
+   ``confidence_every`` frames and every frame while low) mapped to 0..1
+   (:func:`score_confidence`); below ``min_confidence`` the landmarks are kept for tracking but the
+   row is ``success = 0`` (a hand over the face: landmarks drawn on the fingers).
+6. Head pose and 3D landmarks (``pose``), eye landmarks and gaze (``eyes``); a closed eye (no
+   pupil located) gets zero gaze vectors and angles (invalid gaze, see
+   ``features.tracks.frames.gaze_valid``).
 
-After the last frame: action units from landmark motion relative to the video's stillest frames
-(``aus``; the track stage can re-base them on the actor's neutral clip), and the 6 rigid PDM
-parameters (``pose.pdm_rigid``). The 34 non-rigid PDM parameters ``p_0..p_33`` are written as 0:
-no point-distribution model is fitted.
-
-``confidence``: appearance similarity (0..1) to the last detection's patch; on a frame where the
-face is (re)acquired with no earlier patch, ``0.5 + 0.5 x`` the detector score mapped to 0..1.
+After the last frame: action units (``aus``: pose-decorrelated head-frame measures, a per-AU
+low-percentile baseline over the clip; the track stage re-bases them on the actor's neutral
+clip), and the 6 rigid PDM parameters (``pose.pdm_rigid``). The 34 non-rigid PDM parameters
+``p_0..p_33`` are written as 0: no point-distribution model is fitted. :func:`report` gives the
+CSV's companion report.
 """
 
 from __future__ import annotations
