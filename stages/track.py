@@ -115,6 +115,8 @@ def _write_embedded(results: Sequence[jobs.JobResult], items: Sequence[dict[str,
     for vid, res in sorted(by_id.items()):
         if au_baseline == "neutral_ref":
             jobs.rebase_on_neutral(res, by_id.get(refs.get(vid, "")), refs.get(vid, ""))
+        else:
+            jobs.own_baseline_chosen(res)
         for problem, action, fatal in jobs.embedded_report_rows(res.embedded):
             problems.add(res.path, problem, action, vid, fatal_ok=fatal)
         jobs.write_embedded(res.embedded, out_dir / f"{vid}.csv")

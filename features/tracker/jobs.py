@@ -176,6 +176,14 @@ def rebase_on_neutral(res: JobResult, ref: JobResult | None, ref_id: str) -> Non
                           f"{int(ref.embedded.track.success.sum())} tracked frames")
 
 
+def own_baseline_chosen(res: JobResult) -> None:
+    """Note that the clip's own baseline was chosen (``track.au_baseline: video``), not a
+    fallback."""
+    info = res.embedded.info
+    info["au_baseline"] = info.get("au_baseline", "").replace(
+        "fallback: ", "this clip (track.au_baseline: video): ", 1)
+
+
 def embedded_report_rows(result: EmbeddedResult) -> list[tuple[str, str, bool]]:
     """Problems-report rows for one tracked clip: AU baseline used, low-confidence frames,
     person switches (``(problem, action, fatal)``)."""

@@ -18,7 +18,8 @@ from features.tracker import aus
 from features.tracker.__main__ import main as track_cli
 from features.tracker.detect import Detection, pick_face
 from features.tracker.embedded import TrackerSettings, track_video
-from features.tracker.jobs import precomputed_job, row_count_problem
+from features.tracker.embedded import report
+from features.tracker.jobs import embedded_report_rows, precomputed_job, row_count_problem
 from features.tracker.models import mean_face_3d
 from features.tracks.frames import gaze_valid, interpolate
 from features.tracks.openface import AU_C, AU_R, read_openface, write_openface
@@ -96,6 +97,10 @@ def test_largest_face_followed_and_cut_to_other_face_not_followed(two_faces):
     assert not t.success[30:].any()
     assert res.info["person_switches"] >= 1
     assert res.info["other_person_runs"][0][0] in (30, 31)
+    rows = embedded_report_rows(res)
+    assert rows[0][0].startswith("AU baseline: fallback")
+    assert any("person switch" in p and "not followed" in a for p, a, _ in rows)
+    assert report(res)["person_switches"] == res.info["person_switches"]
 
 
 # ---------------------------------------------------------------- confidence
@@ -212,6 +217,10 @@ def test_standalone_command_writes_csv_and_report(tmp_path, occluded):
     rep = json.loads((out / "occ.report.json").read_text())
     assert rep["frames"] == 40 and rep["low_confidence_fraction"] > 0
     assert rep["au_baseline"].startswith("fallback") and "AU09" in rep["aus_not_followed"]
+    assert track_cli([str(occluded), "-o", str(tmp_path / "n"), "--neutral", str(clip)]) == 0
+    rep = json.loads((tmp_path / "n" / "occ.report.json").read_text())
+    assert rep["au_baseline"] == (f"neutral clip {clip}: 10th percentile per AU over its 12 "
+                                  "tracked frames")
     assert track_cli([str(tmp_path / "missing.mp4"), "-o", str(out)]) == 1
     with pytest.raises(SystemExit):
         track_cli([str(clip), "-o", str(out), "--min-confidence", "2"])
