@@ -188,8 +188,10 @@ def embedded_report_rows(result: EmbeddedResult) -> list[tuple[str, str, bool]]:
     """Problems-report rows for one tracked clip: AU baseline used, low-confidence frames,
     person switches (``(problem, action, fatal)``)."""
     info = result.info
-    rows = [(f"AU baseline: {info.get('au_baseline', '')}", "noted", False)]
     low = info.get("low_confidence_fraction", 0.0)
+    rows = [(f"AU baseline: {info.get('au_baseline', '')}; {low:.1%} of frames below "
+             f"track.min_confidence; {info.get('person_switches', 0)} person switch(es)",
+             "noted", False)]
     if low > 0:
         runs = ", ".join(f"{a}-{b}" for a, b in info.get("low_confidence_runs", [])[:10])
         rows.append((f"{low:.1%} of frames below track.min_confidence (frames {runs})",

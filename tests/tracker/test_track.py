@@ -187,6 +187,7 @@ def test_stage_embedded_with_bad_videos(tmp_path, monkeypatch, clip_with_gap):
                                    "clip's") and f"neutral reference {IDS[1]} has no tracked" \
         in base[IDS[2]]
     assert base[IDS[0]].startswith("AU baseline: neutral clip itself")
+    assert "0.0% of frames below track.min_confidence; 0 person switch(es)" in base[IDS[0]]
     probs = {p["video_id"]: p for p in rows if not p["problem"].startswith("AU baseline")}
     assert "5 of 45 frames without a tracked face" in probs[IDS[0]]["problem"]
     assert "no face found in any of the 12 frames" in probs[IDS[1]]["problem"]
