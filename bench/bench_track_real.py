@@ -9,8 +9,9 @@ repository; see its README) and prints, per clip:
   the held-out check of the AU units (calibrated on alternate 24-frame blocks, see
   ``features/tracker/aus.py``; r on the other blocks);
 * ``WolfgangLanger_Pexels.mp4`` (a hand over mouth and nose, frames 70-235; worst-covered
-  96-134 by inspection: the hand over nose, mouth and one eye; from 138 the mouth shows again): mean confidence and
-  success fraction in the covered, worst-covered and clear (< 60, > 245) stretches;
+  96-134 by inspection: the hand over nose, mouth and one eye; from 138 the mouth shows
+  again): mean confidence and success fraction in the covered, worst-covered and clear
+  (< 60, > 245) stretches;
 * ``single_face.mp4`` (neutral frames 0-10, a broad smile 20-68, by inspection): AU12 presence
   on each;
 * frames per CPU second (decode + track + AUs; one thread) for every clip.

@@ -36,7 +36,7 @@ from features.core.parallel import compute_settings, map_progress
 from features.core.paths import actor_dir, openface_actor_dir, problems_csv
 from features.core.problems import ProblemLog
 from features.tracker import jobs
-from features.tracker.embedded import TrackerSettings, rebase_aus
+from features.tracker.embedded import TrackerSettings
 from features.tracker.external import find_openface, index_csvs
 
 log = logging.getLogger("stages.track")

@@ -44,8 +44,7 @@ import numpy as np
 
 from features.tracks.openface import DATA_BLOCKS, OpenFaceTrack, gaze_angles
 from features.tracker import aus, identity
-from features.tracker.detect import (DETECT_THRESHOLD, Detection, detect_face, detect_near,
-                                     face_score)
+from features.tracker.detect import detect_face, detect_near, face_score
 from features.tracker.eyes import eye_geometry, eyelid_points, locate_pupil
 from features.tracker.landmarks import (BoxModel, appearance, fit_landmarks, roi_bounds,
                                         shape_frame, similarity)

@@ -101,7 +101,8 @@ def gaze_valid(track: OpenFaceTrack) -> np.ndarray:
     OpenFace always writes unit vectors, so its tracked rows all count as valid."""
     ok = np.asarray(track.success, dtype=bool).copy()
     if track.gaze_0 is not None and track.gaze_1 is not None:
-        ok &= (np.linalg.norm(track.gaze_0, axis=1) > 0.5) & (np.linalg.norm(track.gaze_1, axis=1) > 0.5)
+        ok &= np.linalg.norm(track.gaze_0, axis=1) > 0.5
+        ok &= np.linalg.norm(track.gaze_1, axis=1) > 0.5
     return ok
 
 
@@ -110,9 +111,9 @@ def interpolate(values: np.ndarray, track: OpenFaceTrack, indices: np.ndarray,
     """Values ``(n_rows, ...)`` of a CSV's rows, resampled at video frames ``indices (m,)``.
 
     Tracked rows (or the rows in ``anchors (n_rows,)`` bool, e.g. :func:`gaze_valid` for gaze:
-    closed-eye frames are then interpolated like untracked ones) are anchors; a query frame between two anchors is linearly interpolated in
-    the frame number, outside them it takes the nearest anchor's value. Tracked query frames
-    return their own row exactly. Returns ``(m, ...)`` float64.
+    closed-eye frames are then interpolated like untracked ones) are anchors; a query frame
+    between two anchors is linearly interpolated in the frame number, outside them it takes the
+    nearest anchor's value. Tracked query frames return their own row exactly. Returns ``(m, ...)`` float64.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.shape[0] != track.n:

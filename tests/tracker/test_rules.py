@@ -12,13 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from features.core.problems import read_problems
 from features.media.video import ffmpeg_exe
 from features.tracker import aus
 from features.tracker.__main__ import main as track_cli
 from features.tracker.detect import Detection, pick_face
-from features.tracker.embedded import TrackerSettings, track_video
-from features.tracker.embedded import report
+from features.tracker.embedded import report, track_video
 from features.tracker.jobs import embedded_report_rows, precomputed_job, row_count_problem
 from features.tracker.models import mean_face_3d
 from features.tracks.frames import gaze_valid, interpolate
