@@ -113,7 +113,8 @@ def interpolate(values: np.ndarray, track: OpenFaceTrack, indices: np.ndarray,
     Tracked rows (or the rows in ``anchors (n_rows,)`` bool, e.g. :func:`gaze_valid` for gaze:
     closed-eye frames are then interpolated like untracked ones) are anchors; a query frame
     between two anchors is linearly interpolated in the frame number, outside them it takes the
-    nearest anchor's value. Tracked query frames return their own row exactly. Returns ``(m, ...)`` float64.
+    nearest anchor's value. Tracked query frames return their own row exactly. Returns
+    ``(m, ...)`` float64.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.shape[0] != track.n:
