@@ -423,7 +423,8 @@ def report(result: EmbeddedResult) -> dict[str, Any]:
     landmarks cannot follow or that are not validated against OpenFace."""
     info = result.info
     return {
-        "path": result.track.path, "frames": info["frames"], "tracked": info["tracked"],
+        "video": Path(result.track.path).name, "frames": info["frames"],
+        "tracked": info["tracked"],
         "au_baseline": info.get("au_baseline", ""),
         "low_confidence_fraction": round(info.get("low_confidence_fraction", 0.0), 4),
         "low_confidence_frames": [list(r) for r in info.get("low_confidence_runs", [])],
