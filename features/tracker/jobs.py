@@ -16,14 +16,13 @@ others: the stage turns ``problems`` into problems-report rows (or a failure wit
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-from features.tracks.openface import OpenFaceError, write_openface
-import json
-
 from features.core.atomic import atomic_path
+from features.tracks.openface import OpenFaceError, write_openface
 from features.tracker.embedded import (EmbeddedResult, TrackerSettings, rebase_aus, report,
                                        track_video)
 from features.tracker.external import OpenFaceBinaryError, import_precomputed, run_openface
