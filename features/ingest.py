@@ -23,6 +23,7 @@ from features.core.hashing import sha256_file
 from features.core.manifest import COLUMNS
 from features.core.problems import ProblemLog
 from features.core.ravdess import NameError_, fold_of_actor, neutral_reference_id, parse_name, validate_folds
+from features.media.audio import NO_AUDIO
 from features.media.video import VideoError, probe_media
 
 MEDIA = {"video": {"suffixes": {".mp4"}, "modality": 1},
@@ -112,11 +113,14 @@ def probe_row(path: Path) -> dict[str, Any]:
 
 def build_manifest(root: Path, raw_dir: Path, media: str, actors: list[int], folds: list[list[int]],
                    min_frames: int, problems: ProblemLog,
-                   map_fn: Callable[[Callable, list], list] | None = None
-                   ) -> tuple[pd.DataFrame, IngestSummary]:
+                   map_fn: Callable[[Callable, list], list] | None = None,
+                   require_audio: bool = True) -> tuple[pd.DataFrame, IngestSummary]:
     """Find, check and probe clips; returns the manifest (one row per usable clip) and counts.
 
     ``map_fn(fn, items)`` runs the per-file probe (parallel in the stage, serial by default).
+    Video clips without an audio stream are skipped (reported) when ``require_audio``; otherwise
+    (visual-only experiments) they are kept with ``audio_rate = audio_channels = 0`` in the
+    manifest, reported as kept, and the audio stages refuse them (:func:`no_audio_problem`).
     """
     validate_folds(folds)
     root = Path(root)
@@ -162,8 +166,11 @@ def build_manifest(root: Path, raw_dir: Path, media: str, actors: list[int], fol
             problems.add(path, probe["error"].split(": ", 1)[-1], video_id=clip.video_id)
             continue
         if probe["audio_rate"] == 0:
-            problems.add(path, "no audio stream", video_id=clip.video_id)
-            continue
+            if require_audio or media != "video":
+                problems.add(path, NO_AUDIO, video_id=clip.video_id)
+                continue
+            problems.add(path, NO_AUDIO, action="kept: visual-only run (dataset.require_audio: "
+                         "false); audio stages refuse it", video_id=clip.video_id, fatal_ok=False)
         if media == "video":
             if probe["frames"] < min_frames:
                 problems.add(path, f"too short: {probe['frames']} frames < dataset.min_frames "

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         df, summary = build_manifest(
             Path(get(params, "dataset.root")), tmp_raw, media, actor_ids(params),
             get(params, "dataset.folds"), int(get(params, "dataset.min_frames")), problems,
-            map_fn=lambda fn, items: map_progress(fn, items, desc="probe", **comp))
+            map_fn=lambda fn, items: map_progress(fn, items, desc="probe", **comp),
+            require_audio=bool(get(params, "dataset.require_audio", True)))
         if df.empty:
             raise RuntimeError(f"{get(params, 'dataset.root')}: no usable clip for actors "
                                f"{get(params, 'dataset.actors')} (see {problems_csv('ingest')})")

@@ -8,9 +8,10 @@ Backends (``track.backend``):
 
 * ``embedded`` (default, offline): dlib + 3D mean face (``features.tracker.embedded``). AUs are
   measured against a neutral baseline: ``track.au_baseline: neutral_ref`` (default) uses the
-  stillest frames of the actor's neutral clip for the same statement (the manifest's
+  tracked frames of the actor's neutral clip for the same statement (the manifest's
   ``neutral_ref``), so an expression held through a whole clip still shows; clips without a
-  tracked neutral reference, and ``au_baseline: video``, use their own stillest frames.
+  tracked neutral reference, and ``au_baseline: video``, use a low percentile per AU of their
+  own frames; the problems report says which baseline each clip got.
 * ``openface``: a real ``FeatureExtraction`` binary (``track.openface_bin``).
 * ``precomputed``: CSVs under ``track.precomputed_dir`` (any depth), matched by video id.
 
@@ -36,7 +37,7 @@ from features.core.parallel import compute_settings, map_progress
 from features.core.paths import actor_dir, openface_actor_dir, parse_actor, problems_csv
 from features.core.problems import ProblemLog
 from features.tracker import jobs
-from features.tracker.embedded import TrackerSettings, rebase_aus
+from features.tracker.embedded import TrackerSettings
 from features.tracker.external import find_openface, index_csvs
 
 log = logging.getLogger("stages.track")
@@ -77,7 +78,8 @@ def run(actor: int, params: dict[str, Any], manifest_path: Path | None = None,
             index = index_csvs(track.get("precomputed_dir", ""))
             for it in items:
                 it["sources"] = [str(p) for p in index.get(it["video_id"], [])]
-            fn = functools.partial(_precomputed, out_dir=str(tmp))
+            fn = functools.partial(_precomputed, out_dir=str(tmp),
+                                   row_tolerance=int(track.get("row_tolerance", 2)))
         results = map_progress(fn, items, compute["jobs"], f"track {actor_dir(actor)} ({backend})",
                                compute["backend"], compute["scheduler_address"])
         for res in results:
@@ -92,24 +94,23 @@ def run(actor: int, params: dict[str, Any], manifest_path: Path | None = None,
     return problems
 
 
-def _precomputed(item: dict[str, Any], out_dir: str) -> jobs.JobResult:
-    return jobs.precomputed_job(item, item.get("sources", []), out_dir)
+def _precomputed(item: dict[str, Any], out_dir: str, row_tolerance: int = 2) -> jobs.JobResult:
+    return jobs.precomputed_job(item, item.get("sources", []), out_dir, row_tolerance)
 
 
 def _write_embedded(results: Sequence[jobs.JobResult], items: Sequence[dict[str, Any]],
                     au_baseline: str, out_dir: Path, problems: ProblemLog) -> None:
-    """Re-base AUs on the neutral reference clip where there is one, then write the CSVs."""
+    """Re-base AUs on the neutral reference clip where there is one, then write the CSVs (and
+    their companion reports) and report baseline, confidence and person switches per clip."""
     by_id = {r.video_id: r for r in results if r.embedded is not None}
     refs = {it["video_id"]: it.get("neutral_ref") or "" for it in items}
     for vid, res in sorted(by_id.items()):
         if au_baseline == "neutral_ref":
-            ref = by_id.get(refs.get(vid, ""))
-            if ref is not None and ref.embedded.baseline is not None:
-                rebase_aus(res.embedded, ref.embedded.baseline)
-            elif refs.get(vid):
-                problems.add(res.path, f"neutral reference {refs[vid]} not tracked",
-                             "fallback: AUs relative to this clip's stillest frames", vid,
-                             fatal_ok=False)
+            jobs.rebase_on_neutral(res, by_id.get(refs.get(vid, "")), refs.get(vid, ""))
+        else:
+            jobs.own_baseline_chosen(res)
+        for problem, action, fatal in jobs.embedded_report_rows(res.embedded):
+            problems.add(res.path, problem, action, vid, fatal_ok=fatal)
         jobs.write_embedded(res.embedded, out_dir / f"{vid}.csv")
 
 

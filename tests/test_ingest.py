@@ -126,3 +126,35 @@ def test_ingest_stage_writes_outputs(tmp_path, monkeypatch):
     rows = read_problems("reports/problems/ingest.csv")
     assert [r["problem"] for r in rows] == ["no audio stream"]
     assert not [p for p in Path("data").rglob("*") if p.name.startswith(".")]
+
+
+def test_clip_without_audio_kept_in_visual_only_run_and_refused_by_audio_stage(tmp_path):
+    from features.media.audio import no_audio_problem
+    from stages.audio import clip_job
+
+    root = tmp_path / "corpus"
+    make_clip(root / "Actor_01" / "01-01-01-01-01-01-01.mp4")
+    silent = root / "Actor_01" / "01-01-04-01-01-01-01.mp4"
+    make_clip(silent, audio_channels=None)
+    df, _, problems = _build(root, tmp_path)                      # default: audio required
+    assert list(df["video_id"]) == ["01-01-01-01-01-01-01"]
+    problems = ProblemLog("ingest")
+    df, summary = build_manifest(root, tmp_path / "raw2", "video", [1],
+                                 yaml.safe_load(Path("params.yaml").read_text())["dataset"]["folds"],
+                                 88, problems, require_audio=False)
+    assert list(df["video_id"]) == ["01-01-01-01-01-01-01", "01-01-04-01-01-01-01"]
+    kept = df.set_index("video_id").loc["01-01-04-01-01-01-01"]
+    assert kept.audio_rate == 0 and kept.audio_channels == 0 and kept.frames == 96
+    note = [p for p in problems.items if p.video_id == "01-01-04-01-01-01-01"]
+    assert [p.problem for p in note] == ["no audio stream"]
+    assert note[0].action.startswith("kept: visual-only run")
+    # the audio stage refuses it with a problems entry instead of failing in the decoder
+    job = {"video_id": "01-01-04-01-01-01-01", "path": str(silent), "feature": "lms",
+           "settings": {}, "samples": 140800, "sample_rate": 48000, "channels": None,
+           "native_rate": int(kept.audio_rate), "source": ""}
+    record, notes = clip_job(job)
+    assert record is None and len(notes) == 1
+    problem, action, vid, fatal = notes[0]
+    assert "no audio stream" in problem and "require_audio" in problem
+    assert action == "skipped" and vid == "01-01-04-01-01-01-01" and fatal
+    assert no_audio_problem(48000) is None

@@ -18,6 +18,7 @@ from features.media.audio import (
     AudioError,
     ClipAudio,
     middle_audio,
+    no_audio_problem,
     pad_note,
     valid_frames,
 )
@@ -40,6 +41,9 @@ class AudioInputs:
 
 def load_audio(clip: Clip, cfg: AudioSettings) -> AudioInputs:
     """Decode the clip's middle samples once (AudioError for a clip without audio)."""
+    missing = no_audio_problem(clip.audio_rate)
+    if missing:
+        raise AudioError(missing)
     audio = middle_audio(clip.media, cfg.samples, cfg.sample_rate, clip.audio_channels)
     notes: list[Note] = []
     if clip.audio_rate and clip.audio_rate != cfg.sample_rate:

@@ -131,6 +131,7 @@ class Dataset:
     actors: list[str] = field(default_factory=lambda: [f"{a:02d}" for a in range(1, 25)],
                               metadata=ACTORS)
     on_error: Literal[ON_ERROR] = "skip"
+    require_audio: bool = True
     min_frames: int = field(default=88, metadata=AT_LEAST_1)
     folds: list[list[int]] = field(default_factory=list)
 
@@ -172,7 +173,15 @@ class Track:
     min_similarity: float = 0.5
     max_reprojection: float = 0.12
     au_baseline: Literal[AU_BASELINES] = "neutral_ref"
-    neutral_fraction: float = field(default=0.2, metadata=FRACTION)
+    baseline_percentile: float = field(default=10.0, metadata=rule(lambda v: 0 <= v < 50,
+                                                                    "a number in [0, 50)"))
+    au_unfollowed: Literal["zero", "keep"] = "zero"
+    min_confidence: float = field(default=0.4, metadata=SHARE)
+    confidence_every: int = field(default=3, metadata=AT_LEAST_1)
+    max_jump: float = field(default=0.5, metadata=POSITIVE)
+    max_scale_change: float = field(default=1.4, metadata=rule(lambda v: v >= 1, "a number >= 1"))
+    identity_distance: float = field(default=0.6, metadata=POSITIVE)
+    row_tolerance: int = field(default=2, metadata=AT_LEAST_0)
 
 
 @dataclasses.dataclass(frozen=True)

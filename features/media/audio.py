@@ -171,3 +171,15 @@ def pad_note(clip: ClipAudio, samples: int) -> str:
     return (f"audio has {clip.decoded_samples} samples at {clip.sample_rate} Hz, fewer than "
             f"{samples}: zero-padded {clip.pad_before} before and {clip.pad_after} after "
             "(frames centred in the padding are marked invalid)")
+
+
+NO_AUDIO = "no audio stream"
+
+
+def no_audio_problem(audio_rate: int | float | None) -> str | None:
+    """The problem an audio stage reports for a manifest clip without audio (``audio_rate`` 0),
+    else None. Such clips are in the manifest only with ``dataset.require_audio: false``."""
+    if audio_rate:
+        return None
+    return (f"{NO_AUDIO} (audio_rate 0 in the manifest; kept by ingest for visual-only runs, "
+            f"dataset.require_audio: false): no audio feature")

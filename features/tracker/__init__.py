@@ -4,7 +4,9 @@ Modules: ``models`` (bundled model files, camera intrinsics), ``detect`` (dlib H
 detector on a downscaled frame), ``landmarks`` (dlib 68-point shape predictor, tracking box,
 appearance check), ``pose`` (3D mean face fit: head pose and 3D landmarks), ``eyes`` (OpenFace's
 28-point eye layout, pupil locator, gaze), ``aus`` (geometric action-unit estimates),
-``embedded`` (the per-video tracker producing OpenFace's schema), ``external`` (the ``openface``
+``identity`` (same-person check on re-acquisition), ``embedded`` (the per-video tracker
+producing OpenFace's schema and its companion report), ``__main__`` (the standalone
+``python -m features.tracker`` command), ``external`` (the ``openface``
 and ``precomputed`` backends), ``jobs`` (one video through one backend, for the track stage),
 ``score`` (accuracy against ground-truth landmarks) and ``synthetic`` (clips with known landmarks
 for tests and benchmarks).

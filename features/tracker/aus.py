@@ -3,14 +3,18 @@
 OpenFace predicts AUs from appearance (HOG) and shape with trained regressors; the embedded
 tracker has no such models, so each AU is a documented geometric proxy measured on the 3D
 landmarks in the head's own axes (``pose.to_head_frame``: head rotation and translation removed,
-mm, X right, Y down). Every measure is compared with a neutral baseline (:func:`neutral_baseline`:
-the median over the stillest frames of a reference video) and converted to OpenFace's 0..5
-intensity scale with a fixed mm-per-level unit (:data:`AU_RULES`), then clipped to 0..5. Presence
-``AU*_c`` = intensity >= :data:`PRESENCE_LEVEL` (AU28, which OpenFace only detects, has its own
-rule). These are proxies, not FACS-calibrated intensities: they rise with the named movement and
-stay near 0 on the neutral baseline. The units were set so that landmark jitter on a rigid moving
-face (about 0.3-0.9 mm standard deviation per measure at 1280x720) stays below level 1. Measures
-are smoothed with a 3-frame running median (100 ms at 30 fps; shorter than a blink) first.
+mm, X right, Y down). Per clip, each measure's linear dependence on head pitch and yaw is removed
+(:func:`decorrelate_pose`), measures combine into raw AU values (:func:`au_values`, mm, larger =
+more of the AU), and each AU is compared with a baseline (:func:`baseline`: a low percentile of
+its raw value over the frames of the actor's neutral clip, or of the clip itself) and converted
+to OpenFace's 0..5 scale with a mm-per-level unit (:data:`AU_RULES`; calibrated against real
+OpenFace output on the shared ``default.wmv`` for the AUs the proxy follows there: 06, 07, 10,
+12, 15, 25, 45; anatomical units otherwise), then clipped to 0..5. Presence ``AU*_c`` =
+intensity >= :data:`PRESENCE_LEVEL` (AU28, which OpenFace only detects, has its own rule).
+These are proxies, not FACS-calibrated intensities. :data:`UNFOLLOWED` AUs (cue not carried by
+the 68 landmarks) are written as 0 by default; :data:`UNVALIDATED` ones did not follow OpenFace
+on the reference clip. Measures are smoothed with a 3-frame running median (100 ms at 30 fps;
+shorter than a blink) first. The table below is the README's; mm / level as in AU_RULES.
 
 ==========  ===============================================  ===========  ==========
 AU          measure (mm unless stated)                       direction    mm / level
@@ -22,27 +26,24 @@ AU04        inner brow height (lowering) + half the          lower        1.5
             inner-brow gap 21-22 narrowing
 AU05        upper lid height above the eye-corner line       raise        0.8
             (37, 38, 43, 44)
-AU06        lower lid depth below the eye-corner line        raise        0.6
+AU06        lower lid depth below the eye-corner line        raise        1.8 cal.
             (40, 41, 46, 47): cheek raise lifts it
-AU07        lid opening (37-41, 38-40, 43-47, 44-46)         narrowing    0.8
-            narrowing, at most half the neutral opening
+AU07        lid opening (37-41, 38-40, 43-47, 44-46)         narrowing    8.4 cal.
 AU09        nose base 33 to inner eye corners 39/42,         shortening   1.0
-            vertical (nose wrinkle)
-AU10        upper lip 51 to nose base 33, vertical           shortening   1.0
-AU12        lip corners 48/54 height relative to nose base   raise        1.5
+            vertical (nose wrinkle): written as 0
+AU10        upper lip 51 to nose base 33, vertical           shortening   7.8 cal.
+AU12        lip corners 48/54 height relative to nose base   raise        6.2 cal.
             + half the mouth-width increase
-AU14        mouth width 48-54                                narrowing    2.0
-AU15        lip corners 48/54 height relative to nose base   lowering     1.0
-AU17        chin 8 to lower lip 57, vertical                 shortening   1.5
-AU20        mouth width increase minus corner raise          stretch      2.5
+AU14        mouth width 48-54 (dimpler): written as 0        narrowing    2.0
+AU15        lip corners 48/54 height relative to nose base   lowering     14.9 cal.
+AU17        chin 8 to lower lip 57, vertical: written as 0   shortening   1.5
+AU20        mouth width increase + corner lowering           stretch      2.5
 AU23        red-lip height (upper 50-52 to 61-63, lower      thinning     1.0
-            65-67 to 56-58)
-AU25        inner-lip gap 61-67, 62-66, 63-65                opening      2.0
+            65-67 to 56-58): written as 0
+AU25        inner-lip gap 61-67, 62-66, 63-65                opening      6.1 cal.
 AU26        chin 8 to nose base 33, vertical                 lengthening  3.0
-AU45        lid closure, fraction of the neutral opening     closing      0.14
-            (0.3 = level 0: squints stay out, 1.0 = fully    (fraction)
-            closed = level 5)
-AU28 (_c)   red-lip height below 30 % of neutral (lip suck)  -            -
+AU45        lid opening narrowing (as AU07)                  closing      3.5 cal.
+AU28 (_c)   red-lip height below 30 % of baseline (lip suck)  -            -
 ==========  ===============================================  ===========  ==========
 """
 
@@ -54,33 +55,42 @@ from features.tracks.openface import AU_C, AU_R
 
 PRESENCE_LEVEL = 1.0          # AU*_c = 1 when the intensity reaches this level
 LIP_SUCK_FRACTION = 0.3       # AU28_c: red-lip height below this fraction of neutral
-NEUTRAL_FRACTION = 0.2        # share of a video's tracked frames used for its neutral baseline
-BLINK_DEAD_ZONE = 0.3         # AU45: lid closure (fraction of neutral opening) below this is 0
+BASELINE_PERCENTILE = 10.0    # per-AU percentile of the raw value forming the baseline
+POSE_RIDGE_DEG = 1.0          # ridge (deg) of the per-clip pose-leak regression
 
 MEASURES = ["inner_brow", "outer_brow", "brow_gap", "upper_lid", "lower_lid", "lid_open",
             "nose_eye", "lip_nose", "corner", "mouth_width", "chin_lip", "lip_red", "lip_gap",
             "jaw"]
 _M = {name: i for i, name in enumerate(MEASURES)}
 
-# AU -> (terms [(measure, sign, weight)], mm per level)
+# AU -> (terms [(measure, weight)], mm per level). The raw value of an AU is the weighted sum of
+# its measures (larger = more of the AU); its intensity is (raw - baseline) / unit, clipped 0..5.
 AU_RULES: dict[str, tuple[list[tuple[str, float]], float]] = {
     "01": ([("inner_brow", 1.0)], 1.5),
     "02": ([("outer_brow", 1.0)], 1.5),
     "04": ([("inner_brow", -1.0), ("brow_gap", -0.5)], 1.5),
     "05": ([("upper_lid", 1.0)], 0.8),
-    "06": ([("lower_lid", -1.0)], 0.6),
-    "07": ([("lid_open", -1.0)], 0.8),
+    "06": ([("lower_lid", -1.0)], 1.8),     # calibrated (default.wmv)
+    "07": ([("lid_open", -1.0)], 8.4),      # calibrated
     "09": ([("nose_eye", -1.0)], 1.0),
-    "10": ([("lip_nose", -1.0)], 1.0),
-    "12": ([("corner", -1.0), ("mouth_width", 0.5)], 1.5),
+    "10": ([("lip_nose", -1.0)], 7.8),      # calibrated
+    "12": ([("corner", -1.0), ("mouth_width", 0.5)], 6.2),   # calibrated
     "14": ([("mouth_width", -1.0)], 2.0),
-    "15": ([("corner", 1.0)], 1.0),
+    "15": ([("corner", 1.0)], 14.9),        # calibrated
     "17": ([("chin_lip", -1.0)], 1.5),
-    "20": ([("mouth_width", 1.0)], 2.5),
+    "20": ([("mouth_width", 1.0), ("corner", 1.0)], 2.5),
     "23": ([("lip_red", -1.0)], 1.0),
-    "25": ([("lip_gap", 1.0)], 2.0),
+    "25": ([("lip_gap", 1.0)], 6.1),        # calibrated
     "26": ([("jaw", 1.0)], 3.0),
+    "45": ([("lid_open", -1.0)], 3.5),      # calibrated
 }
+
+# AUs whose cue the 68 landmarks do not carry (nose wrinkles, dimples, chin-boss wrinkling, lip
+# tightening are texture): written as 0 with track.au_unfollowed: zero, listed in every report.
+UNFOLLOWED = ("09", "14", "17", "23")
+# AUs measured from landmarks that did not agree with OpenFace on the reference clip
+# (held-out r < 0.5 on default.wmv): written, listed in every report as not validated.
+UNVALIDATED = ("01", "02", "04", "05", "20", "26")
 
 
 def _y(h: np.ndarray, idx: list[int]) -> np.ndarray:
@@ -120,67 +130,75 @@ def measurements(head: np.ndarray) -> np.ndarray:
     return np.stack([cols[m] for m in MEASURES], axis=1)
 
 
-def stillest_frames(head: np.ndarray, success: np.ndarray, fraction: float = NEUTRAL_FRACTION) -> np.ndarray:
-    """Indices of the ``fraction`` of tracked frames with the least landmark motion.
+def decorrelate_pose(measures: np.ndarray, euler: np.ndarray, success: np.ndarray,
+                     ridge_deg: float = POSE_RIDGE_DEG) -> np.ndarray:
+    """Measures ``(n, m)`` with their linear dependence on head pitch and yaw removed.
 
-    Motion of frame t = mean displacement (mm, head frame, points 17-67) from the previous
-    tracked frame, averaged with the next one's; still frames are the silent, expressionless
-    moments before and after speech in RAVDESS clips.
+    Head-frame measures still follow rigid head motion a little: dlib's 2D landmarks are biased
+    under rotation (the brows slide towards the eyes as the head pitches) and the mean face's
+    depths are not the person's. Per clip, each measure is regressed on (pitch, yaw) (rad) over the
+    tracked frames with a ridge of ``ridge_deg`` (a clip whose head hardly moves gets almost no
+    correction) and the fitted leak is removed relative to the frontal pose (pitch = yaw = 0), so
+    clips with different mean poses stay comparable. Costs: expression that truly co-varies with
+    head pitch in a clip is reduced as well.
     """
+    out = measures.copy()
     idx = np.flatnonzero(success)
-    if idx.size == 0:
-        return idx
     if idx.size < 3:
-        return idx
-    pts = head[idx][:, 17:68, :2]
-    step = np.linalg.norm(np.diff(pts, axis=0), axis=2).mean(axis=1)
-    motion = np.empty(idx.size)
-    motion[0], motion[-1] = step[0], step[-1]
-    motion[1:-1] = (step[:-1] + step[1:]) / 2
-    k = max(1, int(round(fraction * idx.size)))
-    return idx[np.argsort(motion, kind="stable")[:k]]
+        return out
+    X = euler[idx][:, :2]
+    Xc = X - X.mean(axis=0)
+    Y = measures[idx] - measures[idx].mean(axis=0)
+    lam = idx.size * np.radians(ridge_deg) ** 2
+    beta = np.linalg.solve(Xc.T @ Xc + lam * np.eye(2), Xc.T @ Y)   # (2, m)
+    out[idx] = measures[idx] - euler[idx][:, :2] @ beta
+    return out
 
 
-def neutral_baseline(measures: np.ndarray, head: np.ndarray, success: np.ndarray,
-                     fraction: float = NEUTRAL_FRACTION) -> np.ndarray | None:
-    """Baseline measures ``(len(MEASURES),)``: median over the stillest tracked frames (None if
-    the video has no tracked frame)."""
-    frames = stillest_frames(head, success, fraction)
+def au_values(measures: np.ndarray) -> np.ndarray:
+    """Raw AU values ``(n, 17)`` mm (OpenFace's AU_R order) from measures ``(n, len(MEASURES))``."""
+    return np.stack([sum(w * measures[:, _M[m]] for m, w in AU_RULES[au][0]) for au in AU_R],
+                    axis=1)
+
+
+def baseline(raw: np.ndarray, frames: np.ndarray,
+             percentile: float = BASELINE_PERCENTILE) -> np.ndarray | None:
+    """Per-AU baseline ``(17,)``: the ``percentile``-th percentile of each raw value over
+    ``frames`` (indices of tracked frames; None when empty).
+
+    A low percentile per AU, not the stillest frames: in a clip where a smile is held
+    throughout, the stillest frames are the smile, while every AU still has its own least-active
+    moments (the clip's start and end, pauses, blinks apart); OpenFace calibrates its dynamic
+    AU models per person in the same spirit (shifting each prediction by a low percentile).
+    """
     if frames.size == 0:
         return None
-    return np.median(measures[frames], axis=0)
+    return np.percentile(raw[frames], percentile, axis=0)
 
 
-def estimate_aus(measures: np.ndarray, success: np.ndarray,
-                 baseline: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def estimate_aus(raw: np.ndarray, success: np.ndarray, base: np.ndarray | None,
+                 unfollowed_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """AU intensities ``(n, 17)`` 0..5 and presences ``(n, 18)`` 0/1 (OpenFace's AU order).
 
-    Untracked frames (and every frame when there is no baseline) get 0.
+    Untracked frames (and every frame when there is no baseline) get 0; so do the
+    :data:`UNFOLLOWED` AUs when ``unfollowed_zero``. AU28 (presence only): lip suck, the red-lip
+    height below :data:`LIP_SUCK_FRACTION` of its baseline.
     """
-    n = measures.shape[0]
+    n = raw.shape[0]
     au_r = np.zeros((n, len(AU_R)))
     au_c = np.zeros((n, len(AU_C)))
-    if baseline is None or n == 0:
+    if base is None or n == 0:
         return au_r, au_c
-    delta = measures - baseline
-    for j, au in enumerate(AU_R):
-        if au == "45":
-            closed = 1.0 - measures[:, _M["lid_open"]] / max(baseline[_M["lid_open"]], 1e-6)
-            au_r[:, j] = 5.0 * (closed - BLINK_DEAD_ZONE) / (1.0 - BLINK_DEAD_ZONE)
-            continue
-        terms, unit = AU_RULES[au]
-        value = sum(w * delta[:, _M[m]] for m, w in terms)
-        if au == "07":
-            value = np.minimum(value, 0.5 * baseline[_M["lid_open"]])
-        if au == "20":
-            value = value - np.maximum(0.0, -delta[:, _M["corner"]])
-        au_r[:, j] = value / unit
-    au_r = np.clip(au_r, 0.0, 5.0)
+    units = np.array([AU_RULES[au][1] for au in AU_R])
+    au_r = np.clip((raw - base) / units, 0.0, 5.0)
+    if unfollowed_zero:
+        au_r[:, [AU_R.index(a) for a in UNFOLLOWED]] = 0.0
     au_r[~success] = 0.0
+    red = AU_R.index("23")            # raw AU23 = -red-lip height
     for j, au in enumerate(AU_C):
         if au == "28":
-            lip = measures[:, _M["lip_red"]]
-            au_c[:, j] = lip < LIP_SUCK_FRACTION * max(baseline[_M["lip_red"]], 1e-6)
+            lip, lip0 = -raw[:, red], -base[red]
+            au_c[:, j] = (lip < LIP_SUCK_FRACTION * lip0) if lip0 > 0 else 0.0
         else:
             au_c[:, j] = au_r[:, AU_R.index(au)] >= PRESENCE_LEVEL
     au_c[~success] = 0.0

@@ -16,12 +16,15 @@ others: the stage turns ``problems`` into problems-report rows (or a failure wit
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+from features.core.atomic import atomic_path
 from features.tracks.openface import OpenFaceError, write_openface
-from features.tracker.embedded import EmbeddedResult, TrackerSettings, track_video
+from features.tracker.embedded import (EmbeddedResult, TrackerSettings, rebase_aus, report,
+                                       track_video)
 from features.tracker.external import OpenFaceBinaryError, import_precomputed, run_openface
 from features.media.video import VideoError
 
@@ -90,8 +93,21 @@ def openface_job(item: dict[str, Any], binary: str, out_dir: str) -> JobResult:
     return res
 
 
-def precomputed_job(item: dict[str, Any], sources: list[str], out_dir: str) -> JobResult:
-    """Validate and import one video's precomputed CSV into ``out_dir``."""
+def row_count_problem(n_rows: int, n_frames: int, tolerance: int, src: str) -> str | None:
+    """Why a precomputed CSV of ``n_rows`` rows does not fit a video of ``n_frames`` frames (more
+    than ``tolerance`` rows apart), or None. OpenFace writes one row per decoded frame, so a CSV
+    with many more (or fewer) rows most likely belongs to another video or another cut."""
+    if n_frames <= 0 or abs(n_rows - n_frames) <= tolerance:
+        return None
+    return (f"precomputed CSV {src} has {n_rows} rows but the video has {n_frames} frames "
+            f"(difference {n_rows - n_frames:+d} > track.row_tolerance {tolerance}): probably "
+            f"another video's CSV; refused")
+
+
+def precomputed_job(item: dict[str, Any], sources: list[str], out_dir: str,
+                    row_tolerance: int = 2) -> JobResult:
+    """Validate and import one video's precomputed CSV into ``out_dir``; refuse it when its row
+    count differs from the video's frame count by more than ``row_tolerance``."""
     res = JobResult(item["video_id"], item["path"])
     if not sources:
         res.problems.append(("no precomputed OpenFace CSV named "
@@ -108,6 +124,16 @@ def precomputed_job(item: dict[str, Any], sources: list[str], out_dir: str) -> J
         out_csv.unlink(missing_ok=True)
         res.problems.append((f"malformed precomputed CSV: {exc}", "skipped", True))
         return res
+    expected = int(item.get("frames") or 0)
+    refused = row_count_problem(track.n, expected, row_tolerance, src)
+    if refused:
+        out_csv.unlink(missing_ok=True)
+        res.problems.append((refused, "skipped", True))
+        return res
+    if expected and track.n != expected:
+        res.problems.append((f"precomputed CSV {src} has {track.n} rows for {expected} video "
+                             f"frames (within track.row_tolerance {row_tolerance})",
+                             "imported", False))
     res.written = True
     res.info = {"frames": track.n, "tracked": int(track.success.sum()), "source": src,
                 "variant": track.variant}
@@ -121,5 +147,56 @@ def precomputed_job(item: dict[str, Any], sources: list[str], out_dir: str) -> J
 
 
 def write_embedded(result: EmbeddedResult, out_csv: str | Path) -> None:
-    """Write an embedded result as a 714-column OpenFace CSV."""
+    """Write an embedded result as a 714-column OpenFace CSV and its companion report
+    ``<stem>.report.json`` beside it (:func:`features.tracker.embedded.report`)."""
+    out_csv = Path(out_csv)
     write_openface(out_csv, result.track)
+    with atomic_path(out_csv.with_suffix(".report.json")) as tmp:
+        Path(tmp).write_text(json.dumps(report(result), indent=1) + "\n")
+
+
+def rebase_on_neutral(res: JobResult, ref: JobResult | None, ref_id: str) -> None:
+    """Re-base ``res``'s AUs on the neutral clip ``ref`` (its own tracked frames' baseline); when
+    there is no usable reference the clip keeps its own fallback baseline, as its report says."""
+    out = res.embedded
+    if ref is None or ref.embedded is None or ref is res:
+        if ref is not None and ref is res:
+            out.info["au_baseline"] = "neutral clip itself: " + out.info.get("au_baseline", "")
+        elif ref_id:
+            out.info["au_baseline"] = (f"{out.info.get('au_baseline', '')} (neutral reference "
+                                       f"{ref_id} not tracked)")
+        return
+    base = ref.embedded.own_baseline()
+    if base is None:
+        out.info["au_baseline"] += f" (neutral reference {ref_id} has no tracked frame)"
+        return
+    pct = out.settings.baseline_percentile
+    rebase_aus(out, base, f"neutral clip {ref_id}: {pct:g}th percentile per AU over its "
+                          f"{int(ref.embedded.track.success.sum())} tracked frames")
+
+
+def own_baseline_chosen(res: JobResult) -> None:
+    """Note that the clip's own baseline was chosen (``track.au_baseline: video``), not a
+    fallback."""
+    info = res.embedded.info
+    info["au_baseline"] = info.get("au_baseline", "").replace(
+        "fallback: ", "this clip (track.au_baseline: video): ", 1)
+
+
+def embedded_report_rows(result: EmbeddedResult) -> list[tuple[str, str, bool]]:
+    """Problems-report rows for one tracked clip: AU baseline used, low-confidence frames,
+    person switches (``(problem, action, fatal)``)."""
+    info = result.info
+    low = info.get("low_confidence_fraction", 0.0)
+    rows = [(f"AU baseline: {info.get('au_baseline', '')}; {low:.1%} of frames below "
+             f"track.min_confidence; {info.get('person_switches', 0)} person switch(es)",
+             "noted", False)]
+    if low > 0:
+        runs = ", ".join(f"{a}-{b}" for a, b in info.get("low_confidence_runs", [])[:10])
+        rows.append((f"{low:.1%} of frames below track.min_confidence (frames {runs})",
+                     "kept as success=0 rows", False))
+    if info.get("person_switches", 0):
+        runs = ", ".join(f"{a}-{b}" for a, b in info.get("other_person_runs", [])[:10])
+        rows.append((f"{info['person_switches']} person switch(es): another face in place of the "
+                     f"tracked person (frames {runs})", "not followed: success=0 rows", False))
+    return rows

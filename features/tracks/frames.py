@@ -124,17 +124,33 @@ def select_tracked(track: OpenFaceTrack | None, n_frames: int, count: int = 88,
     return Selection(indices.astype(np.int64), ~valid, tracked)
 
 
-def interpolate(values: np.ndarray, track: OpenFaceTrack, indices: np.ndarray) -> np.ndarray:
+def gaze_valid(track: OpenFaceTrack) -> np.ndarray:
+    """Rows ``(n_rows,)`` whose gaze can be used: tracked, with unit gaze vectors. The embedded
+    tracker writes zero gaze vectors on tracked frames with a closed eye (no pupil to locate);
+    OpenFace always writes unit vectors, so its tracked rows all count as valid."""
+    ok = np.asarray(track.success, dtype=bool).copy()
+    if track.gaze_0 is not None and track.gaze_1 is not None:
+        ok &= np.linalg.norm(track.gaze_0, axis=1) > 0.5
+        ok &= np.linalg.norm(track.gaze_1, axis=1) > 0.5
+    return ok
+
+
+def interpolate(values: np.ndarray, track: OpenFaceTrack, indices: np.ndarray,
+                anchors: np.ndarray | None = None) -> np.ndarray:
     """Values ``(n_rows, ...)`` of a CSV's rows, resampled at video frames ``indices (m,)``.
 
-    Tracked rows are anchors; a query frame between two anchors is linearly interpolated in
-    the frame number, outside them it takes the nearest anchor's value. Tracked query frames
-    return their own row exactly. Returns ``(m, ...)`` float64.
+    Tracked rows (or the rows in ``anchors (n_rows,)`` bool, e.g. :func:`gaze_valid` for gaze:
+    closed-eye frames are then interpolated like untracked ones) are anchors; a query frame
+    between two anchors is linearly interpolated in the frame number, outside them it takes the
+    nearest anchor's value. Tracked query frames return their own row exactly. Returns
+    ``(m, ...)`` float64.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.shape[0] != track.n:
         raise ValueError(f"{track.path}: {values.shape[0]} values for {track.n} CSV rows")
-    ok = track.success
+    ok = track.success if anchors is None else np.asarray(anchors, dtype=bool)
+    if not ok.any() and anchors is not None and track.success.any():
+        ok = track.success  # no valid gaze at all (eyes closed throughout): keep the tracked rows
     if not ok.any():
         raise TrackError(f"{track.path}: no frame has success == 1; nothing to interpolate from")
     frames = track.frame[ok] - OPENFACE_FIRST_FRAME

@@ -21,7 +21,7 @@ from features.tracks.clip import (
     openface_source,
     select_frames,
 )
-from features.tracks.frames import interpolate
+from features.tracks.frames import gaze_valid, interpolate
 from features.tracks.openface import AU_R, FEATURE_NEEDS
 from features.visual.au_pose import AU_NAMES, POSE_NAMES, au_features, pose_features
 from features.visual.gaze import (
@@ -54,9 +54,9 @@ def facs_compute(inputs: TrackInputs, config: tuple[str, FrameSettings, dict[str
         data = pose_features(interpolate(track.pose_T, track, idx),
                              interpolate(track.pose_R, track, idx), sel.valid)
     elif feature == "gaze":
-        data = gaze_frames(interpolate(track.gaze_angle, track, idx))
+        data = gaze_frames(interpolate(track.gaze_angle, track, idx, gaze_valid(track)))
     else:
-        data = gaze_stats(interpolate(track.gaze_angle, track, idx),
+        data = gaze_stats(interpolate(track.gaze_angle, track, idx, gaze_valid(track)),
                           interpolate(track.au_r[:, AU45], track, idx), sel.valid, sel.padded,
                           inputs.clip.fps, float(gaze["blink_threshold"]),
                           float(gaze["fixation_threshold"]))

@@ -30,7 +30,7 @@ from features.tracks.clip import (
     openface_source,
     select_frames,
 )
-from features.tracks.frames import interpolate
+from features.tracks.frames import gaze_valid, interpolate
 from features.tracks.neutral import most_neutral_row
 from features.tracks.openface import FEATURE_NEEDS
 from features.visual.kpd import face_landmarks, kpd_dims, kpd_distances, kpd_finish
@@ -80,7 +80,8 @@ def kpd_compute(inputs: TrackInputs, cfg: KpdSettings) -> tuple[Output, list[Not
         reference, ref_source = reference_distances(kind, inputs, cfg.landmarks)
     lmk = interpolate(track.lmk_3d, track, sel.indices)
     eye = None if kind == "face" else interpolate(track.eye_lmk_3d, track, sel.indices)
-    gaze = None if kind == "face" else interpolate(track.gaze_angle, track, sel.indices)
+    gaze = None if kind == "face" else interpolate(track.gaze_angle, track, sel.indices,
+                                                      gaze_valid(track))
     dist = kpd_distances(kind, lmk, eye, cfg.landmarks, norm == "graph_path")
     if norm == "neutral_video":
         return Output(dist, sel.valid, sel.indices, inputs.source, extra=gaze), notes

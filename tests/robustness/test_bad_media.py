@@ -85,9 +85,13 @@ def test_ingest_accounts_for_every_file(pipeline):
 
 def test_track_keeps_the_faceless_clip_as_untracked_rows(pipeline):
     out = pipeline / "data" / "openface" / "Actor_01"
-    assert sorted(p.stem for p in out.iterdir()) == KEPT
+    assert sorted(p.stem for p in out.glob("*.csv")) == KEPT
+    assert sorted(p.name for p in out.glob("*.report.json")) == [f"{v}.report.json" for v in KEPT]
     df = pd.read_parquet(pipeline / "data" / "manifest.parquet").set_index("video_id")
-    probs = _by_file(_problems(pipeline, "track/Actor_01"))
+    rows = _problems(pipeline, "track/Actor_01")
+    baselines = [r for r in rows if r["problem"].startswith("AU baseline:")]   # one per clip
+    assert len(baselines) == len(KEPT)
+    probs = _by_file([r for r in rows if r not in baselines])
     noface = read_openface(out / f"{NO_FACE}.csv")
     assert noface.n == 96 and not noface.success.any()
     row = probs[f"corpus/Actor_01/{NO_FACE}.mp4"]
