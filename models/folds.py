@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from features.core.paths import FEATURES_DIR
+from features.core.devices import resolve_device
+from features.core.paths import FEATURES_DIR, feature_file
 from features.core.ravdess import EMOTION_NAMES
+from features.core.store import read_file_attrs
 from models.data import Standardiser, inner_validation_actors, load_feature, missing_clips
 from models.hparams import Experiment
 from models.multinet import MultiNet
-from features.core.devices import resolve_device
 from models.training import TrainResult, build_model, fit, predict_proba, seed_everything
 
 
@@ -69,6 +71,22 @@ class FoldRun:
     test_rows: pd.DataFrame
     posteriors: np.ndarray        # (n_test, C)
     seconds: float
+    # {modality: the params its feature files were computed with (file attrs)}, so a
+    # checkpoint alone says how to compute its inputs for new recordings (stages/predict.py).
+    feature_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def feature_params(modalities: list[str], actors: list[int], root: Path = FEATURES_DIR
+                   ) -> dict[str, Any]:
+    """``{modality: params}`` recorded in the feature files (first actor's file that exists)."""
+    out: dict[str, Any] = {}
+    for m in modalities:
+        for actor in sorted(set(int(a) for a in actors)):
+            path = feature_file(m, actor, Path(root))
+            if path.exists():
+                out[m] = read_file_attrs(path).get("params", {})
+                break
+    return out
 
 
 def run_fold(exp: Experiment, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
@@ -118,7 +136,8 @@ def run_fold(exp: Experiment, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
     model.cpu()
     return FoldRun(exp, model, in_dims, stds, result,
                    sorted(set(fit_rows["actor"].astype(int))), val_actors, test_rows, post,
-                   time.perf_counter() - t0)
+                   time.perf_counter() - t0,
+                   feature_params(exp.modalities, fit_rows["actor"].tolist(), root))
 
 
 def predictions_frame(exp: Experiment, rows: pd.DataFrame, posteriors: np.ndarray) -> pd.DataFrame:
@@ -151,6 +170,7 @@ def checkpoint(run: FoldRun, extra: dict[str, Any] | None = None) -> dict[str, A
         "selection": run.result.selection,
         "train_actors": list(run.train_actors),
         "val_actors": list(run.val_actors),
+        "features": run.feature_params,
         **(extra or {}),
     }
 

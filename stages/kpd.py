@@ -20,29 +20,26 @@ from typing import Any
 
 import numpy as np
 
+from features.core.config import ParamsError, get
 from features.core.hashing import sha256_file
+from features.core.manifest import read_manifest
+from features.core.parallel import compute_settings, map_progress
+from features.core.paths import actor_dir, openface_csv
+from features.core.problems import ProblemLog, collect
+from features.core.store import FeatureRecord
 from features.tracks.frames import (
     TrackError,
     clip_notes,
-    interpolate,
     require_blocks,
     select_tracked,
 )
+from features.tracks.openface import FEATURE_NEEDS, OpenFaceError, read_openface
 from features.visual.kpd import (
     NORMALISATIONS,
     face_landmarks,
     kpd_dims,
-    kpd_distances,
-    kpd_features,
 )
-from features.core.manifest import read_manifest
-from features.tracks.neutral import most_neutral_row
-from features.tracks.openface import FEATURE_NEEDS, OpenFaceError, read_openface
-from features.core.parallel import compute_settings, map_progress
-from features.core.config import ParamsError, get
-from features.core.paths import actor_dir, openface_csv
-from features.core.problems import ProblemLog, collect
-from features.core.store import FeatureRecord
+from features.visual.kpd_track import track_kpd, track_reference
 from stages.cli import run_named, write_actor_outputs
 
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
@@ -54,11 +51,7 @@ def reference_distances(kind: str, path: Path, landmarks: tuple[int, ...]
     """Distances ``(D,)`` of the most neutral tracked frame of the clip at ``path``, that
     frame's OpenFace ``frame`` number and a provenance string (distances before normalisation,
     so ``graph_path`` never calls this)."""
-    track = read_openface(path)
-    row = most_neutral_row(track)
-    eye = None if track.eye_lmk_3d is None else track.eye_lmk_3d[[row]]
-    ref = kpd_distances(kind, track.lmk_3d[[row]], eye, landmarks)[0]
-    frame = int(track.frame[row])
+    ref, frame = track_reference(kind, read_openface(path), landmarks)
     return ref, frame, f"{path.stem}@frame{frame}:{sha256_file(path)}"
 
 
@@ -75,10 +68,7 @@ def clip_job(job: dict[str, Any]) -> tuple[FeatureRecord | None, list[Note]]:
         reference, ref_source = job.get("reference"), job.get("reference_source", "")
         if norm == "same_video" or (norm == "neutral_video" and reference is None):
             reference, _, ref_source = reference_distances(kind, path, job["landmarks"])
-        lmk = interpolate(track.lmk_3d, track, sel.indices)
-        eye = None if kind == "face" else interpolate(track.eye_lmk_3d, track, sel.indices)
-        gaze = None if kind == "face" else interpolate(track.gaze_angle, track, sel.indices)
-        data = kpd_features(kind, norm, lmk, eye, gaze, reference, job["landmarks"])
+        data = track_kpd(kind, norm, track, sel.indices, reference, job["landmarks"])
     except (OpenFaceError, TrackError, ValueError) as exc:
         return None, [(str(exc), "skipped", vid, True)]
     notes += [(p, a, vid, False) for p, a in clip_notes(sel, job["n_frames"], job["max_missing"])]
