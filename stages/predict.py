@@ -245,7 +245,8 @@ def run(source: str, params: dict[str, Any], out: Path | None = None) -> pd.Data
             for problem, action in res["notes"]:
                 problems.add(path, problem, action, name, fatal_ok=False)
             if res["rows"] is None:
-                problems.add(path, res["error"], "skipped", name, fatal_ok=False)
+                problems.add(path, res["error"].removeprefix(f"{path}: "), "skipped", name,
+                             fatal_ok=False)
                 summary.append(failed_row(name, str(path), res["error"]))
                 continue
             write_csv(res["rows"], tmp / f"{name}.csv")
@@ -254,6 +255,7 @@ def run(source: str, params: dict[str, Any], out: Path | None = None) -> pd.Data
         table = pd.DataFrame(summary, columns=list(dict.fromkeys(
             ["recording", "file", "status", "duration_s", "windows", "padded",
              *[f"p_{c}" for c in first.exp.class_names], "top", "neutral", "problem"])))
+        table["windows"] = table["windows"].astype("Int64")
         write_csv(table, tmp / "summary.csv")
         problems.write(tmp / "problems.csv")
         settings = {

@@ -17,6 +17,10 @@ FLOAT_FORMAT = "%.8f"   # posteriors to 1e-8: finer than the 1e-5 reproduction c
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
     """``df`` as CSV at ``path`` (atomic), posteriors with :data:`FLOAT_FORMAT`."""
+    df = df.copy()
+    for c in ("start_s", "end_s", "duration_s"):
+        if c in df:
+            df[c] = df[c].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
     with atomic_path(path, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
     return Path(path)
