@@ -28,8 +28,9 @@ import logging
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -39,15 +40,29 @@ from features.core.config import ParamsError, get, load_params
 from features.core.parallel import compute_settings, map_progress
 from features.core.paths import MODELS_DIR, REPORTS
 from features.core.problems import ProblemLog
-from features.predict.outputs import failed_row, plot_timeline, summary_row, write_csv
-from features.predict.recording import (NEUTRAL_MODES, FeatureSpec, InputError, Reference,
-                                        feature_spec, load_recording, neutral_reference,
-                                        track_recording)
 from features.media.video import VideoError, probe_media
+from features.predict.outputs import failed_row, plot_timeline, summary_row, write_csv
+from features.predict.recording import (
+    NEUTRAL_MODES,
+    FeatureSpec,
+    InputError,
+    Reference,
+    feature_spec,
+    load_recording,
+    neutral_reference,
+    track_recording,
+)
 from features.tracker.embedded import TrackerSettings
 from features.tracks.openface import OpenFaceError, OpenFaceTrack
-from models.predict import (CLIP_SCORES, CheckpointError, FoldModel, PredictConfig,
-                            load_fold_model, score_recording, unsupported_features)
+from models.predict import (
+    CLIP_SCORES,
+    CheckpointError,
+    FoldModel,
+    PredictConfig,
+    load_fold_model,
+    score_recording,
+    unsupported_features,
+)
 
 log = logging.getLogger("stages.predict")
 
@@ -218,11 +233,11 @@ def run(source: str, params: dict[str, Any], out: Path | None = None) -> pd.Data
     models = load_models(params, problems)
     first = models[0]
     spec = feature_spec(first.modalities, first.features, float(get(params, "predict.fps", 30)))
-    track_params = get(params, "track", {})
-    if spec.needs_video and track_params.get("backend", "embedded") != "embedded":
-        raise SystemExit(f"stages.predict: track.backend is {track_params.get('backend')!r}; "
+    track_cfg = get(params, "track", {})
+    if spec.needs_video and track_cfg.get("backend", "embedded") != "embedded":
+        raise SystemExit(f"stages.predict: track.backend is {track_cfg.get('backend')!r}; "
                          f"predict tracks new recordings with the embedded tracker only")
-    tracker = TrackerSettings.from_params(track_params)
+    tracker = TrackerSettings.from_params(track_cfg)
     src = Path(source)
     recordings = list_recordings(src, problems)
     compute = compute_settings(params)
@@ -265,7 +280,7 @@ def run(source: str, params: dict[str, Any], out: Path | None = None) -> pd.Data
             "feature_settings_from": first.feature_source,
             "frames": spec.count, "model_fps": spec.model_fps,
             "predict": {k: v for k, v in get(params, "predict").items() if k != "inputs"},
-            "neutral": cfg.neutral, "track": track_params,
+            "neutral": cfg.neutral, "track": track_cfg,
         }
         (tmp / "settings.json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
         replace_dir(tmp, out)

@@ -25,8 +25,9 @@ import csv
 import dataclasses
 import datetime
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +35,15 @@ from features.core.config import get
 from features.core.problems import ProblemLog
 from features.media.live import LiveAudio, LiveFrame, LiveVideo, is_file, parse_source
 from features.media.video import VideoError, probe_audio
-from features.predict.recording import (FeatureSpec, Recording, Reference, feature_spec,
-                                        neutral_reference, track_recording, window_inputs)
+from features.predict.recording import (
+    FeatureSpec,
+    Recording,
+    Reference,
+    feature_spec,
+    neutral_reference,
+    track_recording,
+    window_inputs,
+)
 from features.predict.windows import Window
 from features.tracker.embedded import FaceTracker, TrackerSettings, track_frames
 from features.tracks.openface import OpenFaceTrack, gaze_angles
@@ -52,6 +60,7 @@ class LiveLine:
     latency_ms: float
     tracked: float
     audio_padded: int
+    inputs: dict[str, np.ndarray] | None = None   # raw model inputs {m: (frames, dims)}
 
 
 class FrameRing:
@@ -174,6 +183,7 @@ class LiveScorer:
             self.audio.trim((start + self.hop) * spf)
         track = self.ring.track() if spec.needs_video else None
         rec = self._as_recording(track, audio, self.length)
+        xs = None
         if spec.needs_video and not track.success.any():
             probs = np.full(len(self.names), np.nan)
             tracked = 0.0
@@ -190,7 +200,7 @@ class LiveScorer:
         top = self.names[int(np.argmax(probs))] if np.isfinite(probs).all() else "no face"
         latency = (time.perf_counter() - closed) * 1000.0
         return LiveLine(start / spec.model_fps, (start + self.length) / spec.model_fps, probs, top,
-                        latency, tracked, pad)
+                        latency, tracked, pad, xs)
 
 
 def line_text(line: LiveLine, names: list[str]) -> str:
@@ -208,10 +218,19 @@ def append_csv(path: Path, line: LiveLine, names: list[str], source: str, neutra
         if new:
             w.writerow(["wall_time", "source", "start_s", "end_s", *[f"p_{n}" for n in names],
                         "top", "latency_ms", "tracked", "audio_padded", "neutral"])
-        w.writerow([datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+        w.writerow([datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
                     source, f"{line.start_s:.3f}", f"{line.end_s:.3f}",
                     *[f"{p:.6f}" for p in line.probs], line.top, f"{line.latency_ms:.1f}",
                     f"{line.tracked:.3f}", line.audio_padded, neutral])
+
+
+def warm_up() -> None:
+    """Load the face detector and landmark model before the first frame arrives (seconds)."""
+    from features.tracker.detect import detect_face
+    from features.tracker.landmarks import fit_landmarks
+
+    detect_face(np.zeros((64, 64, 3), np.uint8), 1.0)
+    fit_landmarks(np.zeros((64, 64), np.uint8), (8.0, 8.0, 56.0, 56.0), (0, 0))
 
 
 @dataclasses.dataclass
@@ -219,7 +238,8 @@ class LiveRun:
     lines: list[LiveLine]
     frames: int
     seconds: float              # wall time from the first to the last frame processed
-    process_seconds: float      # time spent tracking + scoring (excludes waiting for frames)
+    process_seconds: float      # wall time spent decoding (unpaced), tracking and scoring
+    cpu_seconds: float          # CPU time of this process over the run (all its threads)
     calibration_seconds: float
     width: int
     height: int
@@ -254,14 +274,20 @@ def run_live(source: str, models: list, spec: FeatureSpec, tracker: TrackerSetti
     busy = 0.0
     n = 0
     t_first = None
+    warm_up()
+    cpu0 = time.process_time()
     try:
         if video is None:
             raise VideoError("audio-only live sources are not supported yet: give a video source")
-        for frame in video.frames():
-            if max_seconds and frame.t >= max_seconds:
+        frames = video.frames()
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None or (max_seconds and frame.t >= max_seconds):
                 break
             t_first = t_first or frame.arrival
-            t0 = time.perf_counter()
+            if video.pace:
+                t0 = time.perf_counter()     # paced: waiting for the next frame is not work
             for line in scorer.push(frame):
                 lines.append(line)
                 if echo:
@@ -275,7 +301,7 @@ def run_live(source: str, models: list, spec: FeatureSpec, tracker: TrackerSetti
         if audio is not None:
             audio.close()
     wall = time.perf_counter() - (t_first or time.perf_counter())
-    return LiveRun(lines, n, wall, busy, scorer.calibration_seconds,
+    return LiveRun(lines, n, wall, busy, time.process_time() - cpu0, scorer.calibration_seconds,
                    video.width if video else 0, video.height if video else 0, fps)
 
 

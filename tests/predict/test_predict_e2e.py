@@ -33,8 +33,9 @@ def repo(tmp_path_factory) -> Path:
     repo = copy_project(tmp_path_factory.mktemp("predict") / "repo")
     set_params(repo, {"demo.size": "tiny", "demo.width": 320, "demo.height": 180, "demo.jobs": 1,
                       "dataset.actors": ["01", "02", "03", "04"], "train.folds": FOLDS,
-                      "train.epochs": 10, "train.lr": 0.01, "train.filters": 8, "train.scales": 2, "train.layers": 1,
-                      "train.mlp_hidden": [16, 16], "train.threads": 1, "compute.jobs": 1})
+                      "train.epochs": 10, "train.lr": 0.01, "train.filters": 8,
+                      "train.scales": 2, "train.layers": 1, "train.mlp_hidden": [16, 16],
+                      "train.threads": 1, "compute.jobs": 1})
     run(["dvc", "repro", "--glob", "train@*"], repo, env={"OMP_NUM_THREADS": "1"})
     return repo
 
@@ -193,3 +194,77 @@ def test_bad_checkpoints_are_named_and_other_folds_still_used(repo, tmp_path, mo
     torch.save(other, models / "fold_4/model.pt")
     with pytest.raises(SystemExit, match="wav2vec2, which predict cannot compute"):
         load_models({"predict": {"fold": 4, "models": str(models)}}, ProblemLog("predict"))
+
+
+def test_live_scores_each_window_as_it_closes_with_the_offline_inputs(repo, monkeypatch):
+    """Frames pushed one by one: a window is scored on the frame that closes it (not at the
+    end); its audio (streamed from ffmpeg) gives the offline LMS exactly, its key-point
+    distances match offline up to the CSV's 0.1 mm rounding, and so do the probabilities."""
+    from features.core.config import load_params
+    from features.core.problems import ProblemLog
+    from features.media.live import LiveAudio, LiveVideo
+    from features.predict.live import LiveScorer, append_csv
+    from features.predict.recording import (
+        feature_spec,
+        load_recording,
+        neutral_reference,
+        track_recording,
+        window_inputs,
+    )
+    from features.predict.windows import Window
+    from features.tracker.embedded import TrackerSettings
+    from models.predict import average_posteriors
+    from stages.predict import load_models
+
+    monkeypatch.chdir(repo)
+    models = load_models({"predict": {"fold": "all", "models": "data/models"}}, ProblemLog("p"))
+    spec = feature_spec(models[0].modalities, models[0].features)
+    settings = TrackerSettings.from_params(load_params()["track"])
+    manifest = pd.read_parquet("data/manifest.parquet")
+    row = manifest[(manifest["actor"] == 3) & (manifest["frames"] > 100)].iloc[0]
+    ref_path = manifest.loc[manifest["video_id"] == row.neutral_ref, "path"].iloc[0]
+    calibration = track_recording(Path(ref_path), 30.0, settings)
+    audio = LiveAudio(row.path, spec.sample_rate, 2, pace=False)
+    video = LiveVideo(row.path, pace=False)
+    scorer = LiveScorer(models, spec, settings, video.fps, hop=15, neutral="calibration",
+                        calibration=calibration, audio=audio)
+    emitted = []
+    try:
+        for frame in video.frames():
+            emitted += [(frame.index, line) for line in scorer.push(frame)]
+    finally:
+        video.close()
+        audio.close()
+    n = int(row.frames)
+    starts = list(range(0, n - 88 + 1, 15))
+    assert [i for i, _ in emitted] == [s + 87 for s in starts]       # scored as each closes
+    rec = load_recording(row.path, spec, settings)
+    ref = neutral_reference(rec, spec, "calibration", calibration=calibration)
+    for (_, line), s in zip(emitted, starts):
+        w = Window("window", 0, s, 88, np.arange(s, s + 88, dtype=float), np.zeros(88, bool))
+        xs, masks, _ = window_inputs(rec, spec, w, ref)
+        np.testing.assert_allclose(line.inputs["lms"], xs["lms"], atol=1e-4)
+        np.testing.assert_allclose(line.inputs["kpd_face"], xs["kpd_face"], rtol=0.02, atol=0.01)
+        offline = average_posteriors(models, {m: x[None] for m, x in xs.items()},
+                                     {m: v[None] for m, v in masks.items()})[0]
+        np.testing.assert_allclose(line.probs, offline, atol=2e-3)
+        assert line.start_s == pytest.approx(s / 30) and line.latency_ms >= 0
+    out = Path("reports/live_test.csv")
+    for _, line in emitted:
+        append_csv(out, line, scorer.names, row.path, scorer.ref.source)
+    table = pd.read_csv(out)
+    assert len(table) == len(emitted) and table["neutral"].str.startswith("calibration").all()
+    np.testing.assert_allclose(table[[f"p_{e}" for e in EMOTIONS]].sum(axis=1), 1, atol=1e-5)
+
+
+def test_live_command_on_a_file_played_in_real_time(repo):
+    """`python -m stages.predict --live FILE`: one printed line per hop, appended to the CSV."""
+    clip = sorted((repo / "data/demo/corpus/Actor_01").glob("*.mp4"))[3]
+    set_params(repo, {"predict.fold": "all", "predict.neutral": "clip", "predict.calibration": ""})
+    proc = run(["python", "-m", "stages.predict", "--live", str(clip), "--csv",
+                "reports/live_cmd.csv"], repo, env={"OMP_NUM_THREADS": "1"})
+    lines = [ln for ln in proc.stdout.splitlines() if "latency" in ln and " s " in ln]
+    table = pd.read_csv(repo / "reports/live_cmd.csv")
+    assert len(lines) >= 1 and len(table) == len(lines)
+    assert table["top"].isin(EMOTIONS).all() and (table["latency_ms"] > 0).all()
+    assert table["neutral"].str.startswith("first 2 s").all()       # clip -> first_seconds
