@@ -143,10 +143,13 @@ def load_recording(path: str | Path, spec: FeatureSpec, settings: TrackerSetting
     notes: list[tuple[str, str]] = []
     track, audio = None, None
     video_feats, audio_feats = spec.needs_video, spec.needs_audio
+    if video_feats and not probe.frames:
+        raise InputError(f"{path}: the models use {', '.join(video_feats)} (video) but the "
+                         f"file has no video stream")
+    if audio_feats and not probe.audio_rate:
+        raise InputError(f"{path}: the models use {', '.join(audio_feats)} (audio) but the "
+                         f"file has no audio stream")
     if video_feats:
-        if not probe.frames:
-            raise InputError(f"{path}: the models use {', '.join(video_feats)} (video) but the "
-                             f"file has no video stream")
         try:
             track = track_recording(path, probe.fps, settings)
         except (VideoError, OpenFaceError) as exc:
@@ -161,9 +164,6 @@ def load_recording(path: str | Path, spec: FeatureSpec, settings: TrackerSetting
             notes.append((f"video at {probe.fps:g} fps, models trained at {spec.model_fps:g} fps",
                           "resampled: landmarks interpolated at the model's frame times"))
     if audio_feats:
-        if not probe.audio_rate:
-            raise InputError(f"{path}: the models use {', '.join(audio_feats)} (audio) but the "
-                             f"file has no audio stream")
         try:
             audio = decode_audio(path, spec.sample_rate, probe.audio_channels or None)
         except AudioError as exc:
