@@ -61,6 +61,8 @@ class LiveLine:
     tracked: float
     audio_padded: int
     inputs: dict[str, np.ndarray] | None = None   # raw model inputs {m: (frames, dims)}
+    score_ms: float = 0.0       # wall time of features + models for this window
+    score_cpu_ms: float = 0.0   # CPU time of the same (not inflated by other processes)
 
 
 class FrameRing:
@@ -122,6 +124,7 @@ class LiveScorer:
             self.ref = neutral_reference(self._as_recording(calibration), spec, "calibration",
                                          calibration=calibration)
         self.calibration_seconds = 0.0   # one-off cost of the first_seconds reference
+        self.skipped = 0                 # windows that closed before the reference was ready
 
     def _as_recording(self, track: OpenFaceTrack | None, audio: np.ndarray | None = None,
                       total: int = 0) -> Recording:
@@ -158,11 +161,17 @@ class LiveScorer:
             last = start + self.length - 1                     # last model frame of the window
             if int(np.ceil(last * self.ratio - 1e-9)) > frame.index or self.ref is None:
                 break
+            oldest = self.ring.items[0][0] if self.spec.needs_video else 0
+            if start * self.ratio < oldest:                    # frames already gone: a window
+                self.skipped += 1                              # that closed before the neutral
+                self.next_window += 1                          # reference was ready
+                continue
             out.append(self._score(start, frame))
             self.next_window += 1
         return out
 
     def _score(self, start: int, frame: LiveFrame) -> LiveLine:
+        t_wall, t_cpu = time.perf_counter(), time.thread_time()
         spec = self.spec
         w = Window("window", self.next_window, start, self.length,
                    np.arange(start, start + self.length, dtype=np.float64),
@@ -177,8 +186,9 @@ class LiveScorer:
             seg, pad = self.audio.segment(a0, n)
             if not pad:
                 closed = max(closed, self.audio.arrival_of(a0 + n - 1))
-            # The window's audio as a recording starting at the window (start frame 0).
-            audio = seg
+            # The window's audio as a recording starting at the window (start frame 0); audio
+            # that has not arrived is left out, so window_inputs pads it and masks its frames.
+            audio = seg[:n - pad] if pad else seg
             w = dataclasses.replace(w, start=0)
             self.audio.trim((start + self.hop) * spf)
         track = self.ring.track() if spec.needs_video else None
@@ -200,7 +210,8 @@ class LiveScorer:
         top = self.names[int(np.argmax(probs))] if np.isfinite(probs).all() else "no face"
         latency = (time.perf_counter() - closed) * 1000.0
         return LiveLine(start / spec.model_fps, (start + self.length) / spec.model_fps, probs, top,
-                        latency, tracked, pad, xs)
+                        latency, tracked, pad, xs, (time.perf_counter() - t_wall) * 1000.0,
+                        (time.thread_time() - t_cpu) * 1000.0)
 
 
 def line_text(line: LiveLine, names: list[str]) -> str:
