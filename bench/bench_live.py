@@ -17,7 +17,7 @@ weights unless ``--models`` points at trained ones: speed does not depend on the
   first-seconds neutral reference (reported separately).
 
     python bench/bench_live.py                         # 640x360 and 1280x720
-    python bench/bench_live.py --sizes 640x360 --clips 4
+    python bench/bench_live.py --sizes 640x360 --folds 1   # one fold model (predict.fold: K)
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", nargs="+", default=["640x360", "1280x720"])
     ap.add_argument("--clips", type=int, default=4, help="demo clips joined per recording")
     ap.add_argument("--hop", type=int, default=15, help="model frames between windows")
+    ap.add_argument("--folds", type=int, default=5, help="fold models averaged (5; 1 = predict.fold K)")
     ap.add_argument("--models", help="folder of fold_K/model.pt (default: random paper-size models)")
     ap.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the first allowed)")
     args = ap.parse_args(argv)
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_live-") as tmp:
         tmp = Path(tmp)
         paths = sorted(Path(args.models).glob("fold_*/model.pt")) if args.models else \
-            random_fold_models(tmp / "models", params)
+            random_fold_models(tmp / "models", params, args.folds)
         models = [load_fold_model(p) for p in paths]
         for size in args.sizes:
             w, h = (int(v) for v in size.split("x"))
