@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from features.core.devices import resolve_device
 from features.core.paths import FEATURES_DIR, feature_file
-from features.core.ravdess import EMOTION_NAMES
 from features.core.store import read_file_attrs
+from features.core.ravdess import EMOTION_NAMES
 from models.data import Standardiser, inner_validation_actors, load_feature, missing_clips
 from models.hparams import Experiment
 from models.multinet import MultiNet
+from features.core.devices import resolve_device
 from models.training import TrainResult, build_model, fit, predict_proba, seed_everything
 
 

@@ -20,26 +20,26 @@ from typing import Any
 
 import numpy as np
 
-from features.core.config import ParamsError, get
 from features.core.hashing import sha256_file
-from features.core.manifest import read_manifest
-from features.core.parallel import compute_settings, map_progress
-from features.core.paths import actor_dir, openface_csv
-from features.core.problems import ProblemLog, collect
-from features.core.store import FeatureRecord
 from features.tracks.frames import (
     TrackError,
     clip_notes,
     require_blocks,
     select_tracked,
 )
-from features.tracks.openface import FEATURE_NEEDS, OpenFaceError, read_openface
 from features.visual.kpd import (
     NORMALISATIONS,
     face_landmarks,
     kpd_dims,
 )
 from features.visual.kpd_track import track_kpd, track_reference
+from features.core.manifest import read_manifest
+from features.tracks.openface import FEATURE_NEEDS, OpenFaceError, read_openface
+from features.core.parallel import compute_settings, map_progress
+from features.core.config import ParamsError, get
+from features.core.paths import actor_dir, openface_csv
+from features.core.problems import ProblemLog, collect
+from features.core.store import FeatureRecord
 from stages.cli import run_named, write_actor_outputs
 
 Note = tuple[str, str, str, bool]  # (problem, action, video_id, fatal)
