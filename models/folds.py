@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 
 from features.core.devices import resolve_device
-from features.core.paths import FEATURES_DIR
+from features.core.paths import FEATURES_DIR, feature_file
+from features.core.store import read_file_attrs
 from features.core.ravdess import EMOTION_NAMES
 from models.data import Standardiser, inner_validation_actors, load_feature, missing_clips, standardise_sets
 from models.hparams import Experiment
@@ -107,6 +108,22 @@ class FoldRun:
     posteriors: np.ndarray        # (n_test, C), mean over seeds
     seconds: float
     seed_runs: list[SeedRun] = dataclasses.field(default_factory=list)
+    # {modality: the params its feature files were computed with (file attrs)}, so a
+    # checkpoint alone says how to compute its inputs for new recordings (stages/predict.py).
+    feature_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def feature_params(modalities: list[str], actors: list[int], root: Path = FEATURES_DIR
+                   ) -> dict[str, Any]:
+    """``{modality: params}`` recorded in the feature files (first actor's file that exists)."""
+    out: dict[str, Any] = {}
+    for m in modalities:
+        for actor in sorted(set(int(a) for a in actors)):
+            path = feature_file(m, actor, Path(root))
+            if path.exists():
+                out[m] = read_file_attrs(path).get("params", {})
+                break
+    return out
 
 
 def run_fold(exp: Experiment, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
@@ -173,7 +190,8 @@ def run_fold(exp: Experiment, train_rows: pd.DataFrame, test_rows: pd.DataFrame,
     first = seed_runs[0]
     return FoldRun(exp, first.model, in_dims, stds, first.result,
                    sorted(set(fit_rows["actor"].astype(int))), val_actors, test_rows, posteriors,
-                   time.perf_counter() - t0, seed_runs)
+                   time.perf_counter() - t0, seed_runs,
+                   feature_params(exp.modalities, fit_rows["actor"].tolist(), root))
 
 
 def predictions_frame(exp: Experiment, rows: pd.DataFrame, posteriors: np.ndarray) -> pd.DataFrame:
@@ -217,6 +235,7 @@ def checkpoint(run: FoldRun, extra: dict[str, Any] | None = None,
         "selection": result.selection,
         "train_actors": list(run.train_actors),
         "val_actors": list(run.val_actors),
+        "features": run.feature_params,
         **(extra or {}),
     }
 

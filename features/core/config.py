@@ -350,6 +350,29 @@ class Fusion:
 
 
 @dataclasses.dataclass(frozen=True)
+class PredictLive:
+    csv: str = "reports/predict/live.csv"
+    hop: int = field(default=15, metadata=AT_LEAST_1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Predict:
+    inputs: list[str] = field(default_factory=list)
+    fold: Literal["all"] | int = field(default="all", metadata=rule(
+        lambda v: v == "all" or (isinstance(v, int) and v >= 0), "all or a fold index >= 0"))
+    models: str = "data/models"
+    window: int | None = field(default=None, metadata=rule(lambda v: v is None or v >= 1,
+                                                            "null or an integer >= 1"))
+    hop: int = field(default=15, metadata=AT_LEAST_1)
+    fps: float = field(default=30.0, metadata=POSITIVE)
+    clip_score: Literal["mean", "middle"] = "mean"
+    neutral: Literal["clip", "first_seconds", "calibration"] = "clip"
+    neutral_seconds: float = field(default=2.0, metadata=POSITIVE)
+    calibration: str | dict[str, str] = ""
+    live: PredictLive = PredictLive()
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     """All of params.yaml."""
 
@@ -366,6 +389,7 @@ class Params:
     finetune: Finetune = Finetune()
     train: Train = Train()
     fusion: Fusion = Fusion()
+    predict: Predict = Predict()
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -30,10 +30,9 @@ from features.tracks.clip import (
     openface_source,
     select_frames,
 )
-from features.tracks.frames import gaze_valid, interpolate
-from features.tracks.neutral import most_neutral_row
 from features.tracks.openface import FEATURE_NEEDS
 from features.visual.kpd import face_landmarks, kpd_dims, kpd_distances, kpd_finish
+from features.visual.kpd_track import track_points, track_reference
 
 KPD_KINDS = ("face", "eyes")
 
@@ -51,11 +50,8 @@ def reference_distances(kind: str, inputs: TrackInputs, landmarks: tuple[int, ..
                         ) -> tuple[np.ndarray, str]:
     """Distances ``(D,)`` of the clip's most neutral tracked frame and a provenance string
     ``<video id>@frame<N>:<csv sha256>`` (distances before normalisation)."""
-    track = inputs.track
-    row = most_neutral_row(track)
-    eye = None if track.eye_lmk_3d is None else track.eye_lmk_3d[[row]]
-    ref = kpd_distances(kind, track.lmk_3d[[row]], eye, landmarks)[0]
-    return ref, f"{inputs.path.stem}@frame{int(track.frame[row])}:{inputs.sha256}"
+    ref, frame = track_reference(kind, inputs.track, landmarks)
+    return ref, f"{inputs.path.stem}@frame{frame}:{inputs.sha256}"
 
 
 def kpd_reference_summary(inputs: TrackInputs, kinds: tuple[str, ...],
@@ -78,10 +74,7 @@ def kpd_compute(inputs: TrackInputs, cfg: KpdSettings) -> tuple[Output, list[Not
     reference, ref_source = None, ""
     if norm == "same_video":
         reference, ref_source = reference_distances(kind, inputs, cfg.landmarks)
-    lmk = interpolate(track.lmk_3d, track, sel.indices)
-    eye = None if kind == "face" else interpolate(track.eye_lmk_3d, track, sel.indices)
-    gaze = None if kind == "face" else interpolate(track.gaze_angle, track, sel.indices,
-                                                      gaze_valid(track))
+    lmk, eye, gaze = track_points(kind, track, sel.indices)
     dist = kpd_distances(kind, lmk, eye, cfg.landmarks, norm == "graph_path")
     if norm == "neutral_video":
         return Output(dist, sel.valid, sel.indices, inputs.source, extra=gaze), notes
@@ -104,9 +97,9 @@ def kpd_neutral_finish(outputs: dict[str, Output], clips: list[Clip], summaries:
             summary = summaries.get(ref_id)
             if summary is None:  # not a clip of this manifest slice: read it here
                 try:
-                    summary = kpd_reference_summary(load_track(Clip(ref_id, users[0].actor, "", 0, 0.0, "", "", 0,
-                                                       None)),
-                        (cfg.kind,), cfg.landmarks)
+                    ref_clip = Clip(ref_id, users[0].actor, "", 0, 0.0, "", "", 0, None)
+                    summary = kpd_reference_summary(load_track(ref_clip), (cfg.kind,),
+                                                    cfg.landmarks)
                 except TRACK_ERRORS as exc:
                     summary = exc
             value = summary if isinstance(summary, BaseException) else summary[cfg.kind]

@@ -1,0 +1,6 @@
+"""Applying trained models to new recordings: windows, features per window, outputs, live mode.
+
+Modules: ``windows`` (which stretches of a recording are scored), ``recording`` (features of
+those stretches with the training recipes and settings), ``outputs`` (CSV, summary, timeline
+picture), ``live`` (incremental scoring of a camera, stream or file played in real time).
+"""
