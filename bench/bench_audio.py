@@ -37,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from features.media.audio import middle_audio, write_audio  # noqa: E402
-from features.core.devices import resolve_device, set_threads  # noqa: E402
-from features.core.config import load_params  # noqa: E402
 from features.audio.spectral import spectral_feature  # noqa: E402
+from features.core.config import load_params  # noqa: E402
+from features.core.devices import resolve_device, set_threads  # noqa: E402
 from features.learnt.wav2vec2 import resample, wav2vec2_batch  # noqa: E402
+from features.media.audio import middle_audio, write_audio  # noqa: E402
 
 
 def peak_rss_mb() -> float:

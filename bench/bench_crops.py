@@ -40,8 +40,7 @@ from features.media.video import iter_frames, open_video  # noqa: E402
 from features.tracker.detect import detect_face  # noqa: E402
 from features.tracker.landmarks import fit_landmarks  # noqa: E402
 from features.tracks.frames import middle_frames, spaced_frames  # noqa: E402
-from features.visual.crops import (decode_crops, encode_crops, eye_patches, face_image,  # noqa: E402
-                                   mouth_patch)
+from features.visual.crops import decode_crops, encode_crops, eye_patches, face_image, mouth_patch  # noqa: E402
 
 VIDEO = REPO.parent / "shared" / "data" / "real-faces" / "WolfgangLanger_Pexels.mp4"
 SETTINGS = [("raw", 0), ("png", 0), ("webp", 101), ("webp", 90), ("jpeg", 95), ("jpeg", 90),

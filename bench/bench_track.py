@@ -38,11 +38,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.tracks.openface import write_openface  # noqa: E402
+from features.media.video import ffmpeg_exe, iter_frames  # noqa: E402
 from features.tracker.embedded import TrackerSettings, track_video  # noqa: E402
+from features.tracks.openface import write_openface  # noqa: E402
 from tests.helpers.landmark_scores import combine_scores, score_landmarks  # noqa: E402
 from tests.helpers.synthetic_faces import render_clip  # noqa: E402
-from features.media.video import ffmpeg_exe, iter_frames  # noqa: E402
 
 
 def cpu_self() -> float:

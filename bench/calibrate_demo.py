@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -56,7 +57,6 @@ def _surrogate_clip(spec, seed: int, width: int, height: int, fps: float, d) -> 
 
     from features.audio.spectral import log_mel
     from features.demo import face as face_mod
-    from features.demo import voice as voice_mod
     from features.demo.corpus import clip_content
     from features.tracks.frames import middle_frames
     from features.visual.kpd import face_landmarks, pairwise_distances
@@ -95,9 +95,8 @@ def _aligned_mm(lmk: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
-def surrogate_features(params: dict, jobs: int) -> tuple[dict, "pd.DataFrame"]:
+def surrogate_features(params: dict, jobs: int) -> tuple[dict, pd.DataFrame]:
     """Approximate features ``{name: (n, 88, D)}`` and rows (video_id, actor, label, fold)."""
-    import pandas as pd
     from joblib import Parallel, delayed
 
     from features.demo.corpus import clip_specs
@@ -115,7 +114,7 @@ def surrogate_features(params: dict, jobs: int) -> tuple[dict, "pd.DataFrame"]:
     by_actor: dict[int, list] = {}
     for c in clips:
         by_actor.setdefault(c["actor"], []).append(c)
-    for a, cs in by_actor.items():
+    for cs in by_actor.values():
         neutral = [c for c in cs if c["label"] == 0]
         ref_face = np.mean([c["face_d"].mean(0) for c in neutral], 0)
         ref_eyes = np.mean([c["eyes_d"].mean(0) for c in neutral], 0)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 

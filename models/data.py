@@ -128,7 +128,7 @@ class Standardiser:
     std: np.ndarray    # (dims,)
 
     @classmethod
-    def fit(cls, x: np.ndarray, mask: np.ndarray | None = None) -> "Standardiser":
+    def fit(cls, x: np.ndarray, mask: np.ndarray | None = None) -> Standardiser:
         """Statistics over valid frames of ``x (n, frames, dims)``, ignoring NaN/inf."""
         flat = np.asarray(x, np.float64)
         if mask is not None:

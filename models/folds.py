@@ -20,8 +20,8 @@ import torch
 
 from features.core.devices import resolve_device
 from features.core.paths import FEATURES_DIR, feature_file
-from features.core.store import read_file_attrs
 from features.core.ravdess import EMOTION_NAMES
+from features.core.store import read_file_attrs
 from models.data import Standardiser, inner_validation_actors, load_feature, missing_clips, standardise_sets
 from models.hparams import Experiment
 from models.multinet import MultiNet

@@ -27,8 +27,8 @@ fits on the out-of-fold rows only; test rows are only ever passed to ``predict_p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -102,7 +102,7 @@ class Experiment:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Experiment":
+    def from_dict(cls, d: dict[str, Any]) -> Experiment:
         d = dict(d)
         d["mlp_hidden"] = tuple(d["mlp_hidden"])
         d["adam_betas"] = tuple(d["adam_betas"])

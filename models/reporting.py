@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from models.metrics import confusion_records, fold_scores, headline, summarise

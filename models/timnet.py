@@ -30,8 +30,8 @@ Keras defaults kept for fidelity (the choices the port has to make explicit):
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def _glorot(module: nn.Module) -> None:

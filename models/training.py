@@ -36,11 +36,10 @@ import copy
 import dataclasses
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
-
 import torch.nn.functional as F
 from torch import nn
 

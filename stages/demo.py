@@ -17,9 +17,9 @@ from pathlib import Path
 from features.core.atomic import replace_dir
 from features.core.cli import run_stage
 from features.core.config import ParamsError, get, load_params
-from features.demo.style import Difficulty
 from features.core.paths import DEMO_DIR
 from features.demo.corpus import generate_corpus
+from features.demo.style import Difficulty
 
 
 def demo_settings(params: dict) -> dict:

@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from features.core.atomic import atomic_path
-from features.core.manifest import read_manifest
 from features.core.config import get, load_params
+from features.core.manifest import read_manifest
 from features.core.paths import DATA, FEATURES_DIR, REPORTS
 from features.core.problems import ProblemLog
 from models.fusion import fuse_fold, member_posteriors, parse_member

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import make_clip
-from features.ingest import build_manifest, safe_member_path
 from features.core.problems import ProblemLog, StageFailure, read_problems
+from features.ingest import build_manifest, safe_member_path
+from tests.conftest import make_clip
 
 
 def _corpus(root: Path) -> None:

@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from features.core.atomic import atomic_path
-from features.demo import face as face_mod
-from features.demo import voice as voice_mod
-from features.demo.style import Difficulty, actor_mix, clip_mix
-from features.demo.encode import write_mp4
 from features.core.parallel import map_progress
 from features.core.paths import actor_dir
+from features.demo import face as face_mod
+from features.demo import voice as voice_mod
+from features.demo.encode import write_mp4
+from features.demo.style import Difficulty, actor_mix, clip_mix
 
 SIZES = ("tiny", "default", "full")
 ALL_ACTORS = tuple(range(1, 25))

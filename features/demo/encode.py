@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from scipy.io import wavfile

@@ -390,7 +390,7 @@ def _separate_pairs(base: np.ndarray, offsets: np.ndarray,
     return out
 
 
-def _unfold(face: "ActorFace", offsets: np.ndarray, head: np.ndarray) -> np.ndarray:
+def _unfold(face: ActorFace, offsets: np.ndarray, head: np.ndarray) -> np.ndarray:
     """Safety net: shrink the offsets of frames whose mesh would fold over (a triangle flipped).
 
     The action units are tuned so that this does not happen in practice (a test checks it stays

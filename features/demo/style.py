@@ -12,7 +12,8 @@ models that, with documented defaults (``demo.difficulty`` in params.yaml):
   ``g * (1 - m)``, its confusable partner (:data:`PARTNER`: calm-neutral, fearful-surprised,
   disgust-angry) ``g * m`` with ``m ~ U(0, confusion)``, and one random other emotion
   ``g * U(0, leak)`` (not for neutral). ``g = clarity[emotion] * exp(N(0, actor_spread))``: how
-  strongly this actor shows it (neutral: calm's clarity, for the calm it borrows). Face and voice are drawn independently, so an actor whose fear looks like surprise
+  strongly this actor shows it (neutral: calm's clarity, for the calm it borrows). Face and voice
+  are drawn independently, so an actor whose fear looks like surprise
   may still sound afraid (what makes fusion help).
 * **Modality clarity** (:data:`FACE_CLARITY`, :data:`VOICE_CLARITY`): the thesis finds anger
   and surprise clearer in the voice, happiness in the mouth and sadness in the eyes.
@@ -33,7 +34,8 @@ Deterministic: the mixtures come from ``(seed, actor, emotion, modality)``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +70,7 @@ class Difficulty:
     voice_clarity: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(VOICE_CLARITY))
 
     @classmethod
-    def clean(cls) -> "Difficulty":
+    def clean(cls) -> Difficulty:
         """One clear recipe per emotion, gentle nuisance (the corpus before calibration)."""
         ones = {e: 1.0 for e in EMOTIONS}
         return cls(actor_spread=0.0, confusion=0.0, leak=0.0, clip_spread=0.087,
@@ -77,7 +79,7 @@ class Difficulty:
                    face_clarity=dict(ones), voice_clarity=dict(ones))
 
     @classmethod
-    def from_params(cls, section: Mapping[str, Any] | None) -> "Difficulty":
+    def from_params(cls, section: Mapping[str, Any] | None) -> Difficulty:
         """From params.yaml ``demo.difficulty`` (missing keys keep their default; unknown: error)."""
         section = dict(section or {})
         if section.pop("preset", "calibrated") == "clean":

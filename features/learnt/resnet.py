@@ -24,9 +24,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import features.learnt.checkpoints  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
 import numpy as np
 import torch
+
+import features.learnt.checkpoints  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,15 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import features.learnt.checkpoints  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
 import numpy as np
 import torch
 import torchaudio
+
+import features.learnt.checkpoints  # noqa: F401  (sets HF_HUB_OFFLINE before transformers loads)
 
 log = logging.getLogger(__name__)
 

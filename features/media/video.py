@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import subprocess
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import cv2
 import numpy as np

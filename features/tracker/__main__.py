@@ -20,15 +20,15 @@ import dataclasses
 import functools
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
 from features.core.parallel import map_progress
 from features.media.video import VideoError, probe_media
-from features.tracker.embedded import (EmbeddedResult, TrackerSettings, rebase_aus,
-                                       track_video)
+from features.tracker.embedded import EmbeddedResult, TrackerSettings, rebase_aus, track_video
 from features.tracker.jobs import write_embedded
 
 

@@ -46,7 +46,7 @@ class Detection:
 
 
 @functools.lru_cache(maxsize=1)
-def _detector() -> "dlib.fhog_object_detector":
+def _detector() -> dlib.fhog_object_detector:
     return dlib.get_frontal_face_detector()
 
 

@@ -36,21 +36,28 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import cv2
 import numpy as np
 
-from features.tracks.openface import DATA_BLOCKS, OpenFaceTrack, gaze_angles
+from features.media.video import VideoError, iter_frames
 from features.tracker import aus, identity
 from features.tracker.detect import detect_face, detect_near, face_score
 from features.tracker.eyes import eye_geometry, eyelid_points, locate_pupil
-from features.tracker.landmarks import (BoxModel, appearance, fit_landmarks, roi_bounds,
-                                        shape_frame, similarity)
+from features.tracker.landmarks import (
+    BoxModel,
+    appearance,
+    fit_landmarks,
+    roi_bounds,
+    shape_frame,
+    similarity,
+)
 from features.tracker.models import camera_matrix, mean_face_3d
 from features.tracker.pose import PoseFit, fit_pose, lift_landmarks, pdm_rigid, to_head_frame
-from features.media.video import VideoError, iter_frames
+from features.tracks.openface import DATA_BLOCKS, OpenFaceTrack, gaze_angles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +77,7 @@ class TrackerSettings:
     au_unfollowed: str = "zero"    # zero | keep: AUs the landmarks cannot follow
 
     @staticmethod
-    def from_params(track: dict[str, Any]) -> "TrackerSettings":
+    def from_params(track: dict[str, Any]) -> TrackerSettings:
         """Settings from the params ``track`` section (missing keys keep their defaults)."""
         d = TrackerSettings()
         vals = {}

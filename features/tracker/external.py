@@ -20,7 +20,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from features.tracks.openface import DATA_BLOCKS, OpenFaceError, OpenFaceTrack, normalise_csv_text, read_openface
+from features.tracks.openface import (
+    DATA_BLOCKS,
+    OpenFaceError,
+    OpenFaceTrack,
+    normalise_csv_text,
+    read_openface,
+)
 
 OPENFACE_FLAGS = ["-2Dfp", "-3Dfp", "-pdmparams", "-pose", "-aus", "-gaze"]
 STDERR_TAIL = 1500  # characters of OpenFace's stderr quoted in an error

@@ -22,7 +22,7 @@ RECOGNITION_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 
 
 @functools.lru_cache(maxsize=1)
-def _recogniser() -> "dlib.face_recognition_model_v1":
+def _recogniser() -> dlib.face_recognition_model_v1:
     return dlib.face_recognition_model_v1(str(model_path(RECOGNITION_MODEL)))
 
 

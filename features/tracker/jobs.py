@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from features.core.atomic import atomic_path
-from features.tracks.openface import OpenFaceError, write_openface
-from features.tracker.embedded import (EmbeddedResult, TrackerSettings, rebase_aus, report,
-                                       track_video)
-from features.tracker.external import OpenFaceBinaryError, import_precomputed, run_openface
 from features.media.video import VideoError
+from features.tracker.embedded import EmbeddedResult, TrackerSettings, rebase_aus, report, track_video
+from features.tracker.external import OpenFaceBinaryError, import_precomputed, run_openface
+from features.tracks.openface import OpenFaceError, write_openface
 
 
 @dataclasses.dataclass

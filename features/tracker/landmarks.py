@@ -27,7 +27,7 @@ PATCH = 32  # side of the appearance patch (px)
 
 
 @functools.lru_cache(maxsize=1)
-def _predictor() -> "dlib.shape_predictor":
+def _predictor() -> dlib.shape_predictor:
     return dlib.shape_predictor(str(shape_predictor_path()))
 
 
@@ -63,7 +63,7 @@ class BoxModel:
     size: float
 
     @staticmethod
-    def calibrate(box: tuple[float, float, float, float], lmk: np.ndarray) -> "BoxModel":
+    def calibrate(box: tuple[float, float, float, float], lmk: np.ndarray) -> BoxModel:
         c, s = shape_frame(lmk)
         l, t, r, b = box
         return BoxModel(((l + r) / 2 - c[0]) / s, ((t + b) / 2 - c[1]) / s, (r - l) / s)

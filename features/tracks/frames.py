@@ -25,8 +25,8 @@ them see the same frames and the same validity mask:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 

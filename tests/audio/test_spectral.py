@@ -8,8 +8,8 @@ import scipy.fft
 import torch
 import torchaudio
 
-from features.media.audio import middle_audio, write_audio
 from features.audio.spectral import FRAMINGS, frame_centres, log_mel, mfcc, spectral_feature
+from features.media.audio import middle_audio, write_audio
 
 SR = 48000
 

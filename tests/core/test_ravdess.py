@@ -1,8 +1,14 @@
 import pytest
 
 from features.core.config import load_params
-from features.core.ravdess import (PAPER_FOLDS, NameError_, fold_of_actor, neutral_reference_id,
-                              parse_name, validate_folds)
+from features.core.ravdess import (
+    PAPER_FOLDS,
+    NameError_,
+    fold_of_actor,
+    neutral_reference_id,
+    parse_name,
+    validate_folds,
+)
 
 
 def test_parse_all_fields():

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from features.tracks.frames import middle_frames
 from features.core.config import ParamsError, load_params
-from features.core.store import FeatureRecord, StoreError, read_features, read_record, write_feature_file
 from features.core.paths import feature_file
+from features.core.store import FeatureRecord, StoreError, read_features, read_record, write_feature_file
+from features.tracks.frames import middle_frames
 
 
 def test_middle_frames_window_and_padding():

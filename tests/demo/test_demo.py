@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
+from features.core.config import ParamsError
+from features.core.ravdess import parse_name
 from features.demo import face as face_mod
 from features.demo import voice as voice_mod
 from features.demo.corpus import ClipSpec, clip_specs, generate_corpus, render_clip
 from features.demo.encode import EncodeError, write_mp4
 from features.demo.style import Difficulty
-from features.core.config import ParamsError
-from features.core.ravdess import parse_name
 from features.media.video import ffmpeg_exe, iter_frames, probe_media
 
 W, H = 320, 180          # small frames keep the tests fast; the corpus code is resolution-free

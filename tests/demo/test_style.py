@@ -10,7 +10,7 @@ import pytest
 from features.demo import face as face_mod
 from features.demo import voice as voice_mod
 from features.demo.corpus import ClipSpec, render_clip
-from features.demo.style import (EMOTIONS, PARTNER, Difficulty, actor_mix, clip_mix, mix_table)
+from features.demo.style import EMOTIONS, PARTNER, Difficulty, actor_mix, clip_mix, mix_table
 
 ACTORS = range(1, 25)
 

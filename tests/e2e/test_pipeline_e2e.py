@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import copy_project, run, set_params
-from features.tracks.openface import read_openface
 from features.core.store import list_ids, read_record
+from features.tracks.openface import read_openface
 from features.visual.crops import decode_crops
+from tests.conftest import copy_project, run, set_params
 
 pytestmark = pytest.mark.slow
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import functools
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
 
+from features.media.video import ffmpeg_exe
 from features.tracker.detect import detect_in
 from features.tracker.landmarks import fit_landmarks
 from features.tracker.models import ASSETS
-from features.media.video import ffmpeg_exe
 
 PORTRAIT = ASSETS / "astronaut.png"
 

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from features.core.store import FeatureRecord, StoreError, read_file_attrs, read_record, write_feature_file
-from features.learnt.resnet import IMAGENET_MEAN, IMAGENET_STD, clip_vectors, image_normalisation, load_resnet
+from features.learnt.resnet import IMAGENET_MEAN, IMAGENET_STD, clip_vectors, load_resnet
 from features.visual.crops import decode_crops, encode_crops
 from tests.helpers.synthetic_features import synthetic_manifest, write_synthetic_features
 

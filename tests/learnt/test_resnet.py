@@ -9,11 +9,18 @@ import pytest
 import torch
 import yaml
 
-from features.learnt.checkpoints import CheckpointError
 from features.core.problems import read_problems
-from features.learnt.resnet import (IMAGENET_MEAN, IMAGENET_STD, clip_vectors, embed_images,
-                             image_normalisation, load_resnet, preprocess)
 from features.core.store import FeatureRecord, StoreError, list_ids, read_record, write_feature_file
+from features.learnt.checkpoints import CheckpointError
+from features.learnt.resnet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    clip_vectors,
+    embed_images,
+    image_normalisation,
+    load_resnet,
+    preprocess,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DIMS = 32
@@ -144,6 +151,7 @@ def test_stage_end_to_end(tmp_path, monkeypatch, tiny_checkpoint, model, eyes, e
 
 def test_stage_stops_before_any_work_without_weights(tmp_path, monkeypatch):
     import huggingface_hub.constants as constants
+
     from stages.resnet import main
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))

@@ -10,14 +10,22 @@ import pytest
 import torch
 import yaml
 
-from features.media.audio import write_audio
 from features.core.devices import resolve_device
-from features.learnt.checkpoints import CheckpointError, resolve_checkpoint
 from features.core.manifest import actor_manifest_path
 from features.core.problems import read_problems
 from features.core.store import list_ids, read_file_attrs, read_record
-from features.learnt.wav2vec2 import (frame_centres, load_wav2vec2, normalise, output_frames,
-                               parse_output, resample, resampled_length, wav2vec2_batch)
+from features.learnt.checkpoints import CheckpointError, resolve_checkpoint
+from features.learnt.wav2vec2 import (
+    frame_centres,
+    load_wav2vec2,
+    normalise,
+    output_frames,
+    parse_output,
+    resample,
+    resampled_length,
+    wav2vec2_batch,
+)
+from features.media.audio import write_audio
 
 REPO = Path(__file__).resolve().parents[2]
 HIDDEN, CONV = 32, 8

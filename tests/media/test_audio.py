@@ -9,11 +9,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.media.audio import (MIDDLE_SAMPLES, AudioError, centre_segment, decode_audio, middle_audio,
-                            to_mono, valid_frames, write_audio)
 from features.core.manifest import actor_manifest_path
 from features.core.problems import StageFailure, read_problems
 from features.core.store import list_ids, read_file_attrs, read_record
+from features.media.audio import (
+    MIDDLE_SAMPLES,
+    AudioError,
+    centre_segment,
+    decode_audio,
+    middle_audio,
+    to_mono,
+    valid_frames,
+    write_audio,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from models.reporting import (LATE_FUSION, LUNA_JIMENEZ, f1_records, modality_kind, paper_accuracy,
-                              paper_binary_f1, paper_number, training_records)
+from models.reporting import (
+    LATE_FUSION,
+    LUNA_JIMENEZ,
+    f1_records,
+    modality_kind,
+    paper_accuracy,
+    paper_binary_f1,
+    paper_number,
+    training_records,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]

@@ -17,8 +17,8 @@ from models.data import Standardiser, fold_split, inner_validation_actors, load_
 from models.folds import load_checkpoint, predictions_frame, run_fold
 from models.hparams import ExperimentError, resolve_experiment
 from models.metrics import fold_scores
-from tests.helpers.synthetic_features import synthetic_manifest, write_synthetic_features
 from models.training import class_weights, keras_weighted_loss, loss_fn, smooth_targets
+from tests.helpers.synthetic_features import synthetic_manifest, write_synthetic_features
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"epochs": 12, "filters": 8, "scales": 3, "layers": 2, "batch_size": 32, "threads": 1,

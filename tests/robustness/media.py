@@ -11,16 +11,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 import yaml
 
 from features.demo.encode import write_mp4
-from tests.helpers.synthetic_faces import base_face, motion
 from features.media.video import ffmpeg_exe
+from tests.helpers.synthetic_faces import base_face, motion
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (160, 120)  # width, height: the smallest frame in which dlib still finds the portrait

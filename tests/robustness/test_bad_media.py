@@ -15,12 +15,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.tracks.openface import read_openface
 from features.core.problems import read_problems
 from features.core.store import list_ids, read_record
-from tests.robustness.corpus import (CUT_FAST, CUT_FAST_HEADER_FRAMES, CUT_PLAIN, EMPTY, KEPT,
-                               MIN_FRAMES, MISLABELLED, MONO, NEUTRAL, NO_AUDIO, NO_FACE, SHORT,
-                               TOO_SHORT)
+from features.tracks.openface import read_openface
+from tests.robustness.corpus import (
+    CUT_FAST,
+    CUT_FAST_HEADER_FRAMES,
+    CUT_PLAIN,
+    EMPTY,
+    KEPT,
+    MIN_FRAMES,
+    MISLABELLED,
+    MONO,
+    NEUTRAL,
+    NO_AUDIO,
+    NO_FACE,
+    SHORT,
+    TOO_SHORT,
+)
 from tests.robustness.media import hidden_files
 
 COPY = "Actor_01 copy"

@@ -14,14 +14,14 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import pytest
 
-from features.tracks.openface import read_openface
 from features.core.store import list_ids, read_record
+from features.tracks.openface import read_openface
 from tests.robustness.conftest import run_stage
 from tests.robustness.media import face_clip, hidden_files, stage_cmd, stage_env, write_params
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.tracks.openface import BLOCKS, OpenFaceError
 from features.core.problems import read_problems
 from features.core.store import list_ids
+from features.tracks.openface import BLOCKS, OpenFaceError
 from tests.robustness.conftest import run_stage
 from tests.robustness.corpus import KEPT, MONO, NO_FACE
 from tests.robustness.media import hidden_files, stage_cmd, stage_env

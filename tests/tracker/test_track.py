@@ -12,18 +12,24 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.tracks.openface import (COLUMNS, DATA_BLOCKS, OpenFaceTrack, gaze_angles,
-                               read_openface, write_openface)
 from features.core.problems import read_problems
+from features.media.video import ffmpeg_exe
 from features.tracker import aus
 from features.tracker.embedded import TrackerSettings, track_video
 from features.tracker.external import OpenFaceBinaryError
 from features.tracker.models import camera_matrix, mean_face_3d
-from features.tracker.pose import (euler_from_matrix, fit_pose, matrix_from_euler, project)
+from features.tracker.pose import euler_from_matrix, fit_pose, matrix_from_euler, project
+from features.tracks.openface import (
+    COLUMNS,
+    DATA_BLOCKS,
+    OpenFaceTrack,
+    gaze_angles,
+    read_openface,
+    write_openface,
+)
+from stages import track as track_stage
 from tests.helpers.landmark_scores import score_landmarks
 from tests.helpers.synthetic_faces import render_clip
-from features.media.video import ffmpeg_exe
-from stages import track as track_stage
 
 REPO = Path(__file__).resolve().parents[2]
 IDS = ["01-01-01-01-01-01-05", "01-01-03-01-01-01-05", "01-01-04-01-01-01-05",

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from features.tracks.frames import (Selection, TrackError, clip_notes, csv_blocks, interpolate,
-                             missing_message, require_blocks, select_tracked)
+from features.tracks.frames import (
+    Selection,
+    TrackError,
+    clip_notes,
+    csv_blocks,
+    interpolate,
+    missing_message,
+    require_blocks,
+    select_tracked,
+)
 from features.tracks.openface import BLOCKS, OpenFaceError, OpenFaceTrack
 
 

@@ -5,9 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.tracks.openface import (AU_C, AU_R, BLOCKS, COLUMNS, DATA_BLOCKS, FEATURE_NEEDS,
-                               OpenFaceError, OpenFaceTrack, format_rows, gaze_angles,
-                               normalise_csv_text, read_openface, write_openface)
+from features.tracks.openface import (
+    AU_C,
+    AU_R,
+    BLOCKS,
+    COLUMNS,
+    DATA_BLOCKS,
+    FEATURE_NEEDS,
+    OpenFaceError,
+    OpenFaceTrack,
+    format_rows,
+    gaze_angles,
+    normalise_csv_text,
+    read_openface,
+    write_openface,
+)
 
 
 def _header_like_recorder(sep: str) -> str:

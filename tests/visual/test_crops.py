@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from features.visual.crops import (box_centre, centre_square, crop_patch, eye_patches, face_image,
-                            mouth_patch, patch_origin)
+from features.visual.crops import (
+    box_centre,
+    centre_square,
+    crop_patch,
+    eye_patches,
+    face_image,
+    mouth_patch,
+    patch_origin,
+)
 
 
 def _frame(h=240, w=320):

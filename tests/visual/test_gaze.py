@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from features.visual.gaze import (FUNCTIONALS, GAZE_STAT_NAMES, event_stats, functionals, gaze_frames,
-                           gaze_stats, run_lengths)
+from features.visual.gaze import (
+    FUNCTIONALS,
+    GAZE_STAT_NAMES,
+    event_stats,
+    functionals,
+    gaze_frames,
+    gaze_stats,
+    run_lengths,
+)
 
 
 def _stat(vec, name):

@@ -4,11 +4,24 @@ import numpy as np
 import pytest
 
 from features.core.config import ParamsError, validate
-
-from features.visual.kpd import (EYES_DIMS, FACE_LANDMARKS_40, GRAPH_EDGES_18, GRAPH_NODES_18,
-                          EYELID, INTER_EYE_LANDMARKS, face_distances, face_landmarks,
-                          graph_normalised, graph_path_lengths, kpd_dims, kpd_features,
-                          kpd_distances, normalise, pair_indices, pairwise_distances)
+from features.visual.kpd import (
+    EYELID,
+    EYES_DIMS,
+    FACE_LANDMARKS_40,
+    GRAPH_EDGES_18,
+    GRAPH_NODES_18,
+    INTER_EYE_LANDMARKS,
+    face_distances,
+    face_landmarks,
+    graph_normalised,
+    graph_path_lengths,
+    kpd_dims,
+    kpd_distances,
+    kpd_features,
+    normalise,
+    pair_indices,
+    pairwise_distances,
+)
 
 
 def _face(frames: int = 5, seed: int = 0) -> np.ndarray:

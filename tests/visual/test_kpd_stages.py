@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.visual.crops import crop_patch, box_centre, face_image
-from features.visual.gaze import GAZE_STAT_NAMES
-from features.visual.kpd import face_distances
 from features.core.manifest import COLUMNS, actor_manifest_path
-from features.tracks.openface import BLOCKS, OpenFaceError, OpenFaceTrack, read_openface, write_openface
 from features.core.paths import feature_file, openface_csv
 from features.core.problems import read_problems
 from features.core.store import list_ids, read_file_attrs, read_record
 from features.media.video import count_frames, iter_frames
+from features.tracks.openface import BLOCKS, OpenFaceError, OpenFaceTrack, read_openface, write_openface
+from features.visual.crops import box_centre, crop_patch, face_image
+from features.visual.gaze import GAZE_STAT_NAMES
+from features.visual.kpd import face_distances
 
 REPO = Path(__file__).resolve().parents[2]
 ACTOR = "03"
