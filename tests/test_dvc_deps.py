@@ -92,7 +92,8 @@ def test_dvc_yaml_code_deps_are_few():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     counts = {name: len(code_deps([d for d in st.get("do", st)["deps"] if isinstance(d, str)]))
               for name, st in stages.items()}
-    assert max(counts.values()) <= 5 and sum(counts.values()) <= 50, counts
+    # 16 stages: at most 5 each (script + 3-4 packages), about 4 on average
+    assert max(counts.values()) <= 5 and sum(counts.values()) <= 4 * len(counts), counts
 
 
 READS = re.compile(r"""get\(params, "([\w.]+)"|params\.get\("(\w+)"|params\["(\w+)"\]""")
@@ -195,11 +196,14 @@ def _declaring(package: str) -> set[str]:
 @pytest.mark.slow
 def test_code_change_reruns_exactly_the_stages_using_it(committed_repo):
     """A change to a module of features/core re-runs every stage (they all use it); a change to
-    features/visual/kpd.py re-runs the stages that import features/visual (kpd, facs, crops) and
-    no other; a stage script re-runs its own stage."""
-    every = {name for name in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]}
+    features/visual/kpd.py re-runs the stages that import features/visual (kpd, facs, crops,
+    resnet: it decodes the stored crops) and no other; a stage script re-runs its own stage."""
+    # finetune, finetune_features and predict iterate over lists that are empty by default
+    # (enabled.finetune, predict.inputs): DVC defines no stage for them
+    off = {"finetune", "finetune_features", "predict"}
+    every = {name for name in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]} - off
     assert _changed_stages(committed_repo, "features/core/paths.py") == every
     visual = _changed_stages(committed_repo, "features/visual/kpd.py")
-    assert visual == _declaring("features/visual") == {"kpd", "facs", "crops"}
+    assert visual == _declaring("features/visual") - off == {"kpd", "facs", "crops", "resnet"}
     assert _changed_stages(committed_repo, "features/audio/spectral.py") == {"audio"}
     assert _changed_stages(committed_repo, "stages/kpd.py") == {"kpd"}

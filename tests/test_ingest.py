@@ -129,8 +129,9 @@ def test_ingest_stage_writes_outputs(tmp_path, monkeypatch):
 
 
 def test_clip_without_audio_kept_in_visual_only_run_and_refused_by_audio_stage(tmp_path):
-    from features.media.audio import no_audio_problem
-    from stages.audio import clip_job
+    from features.audio.recipes import AudioSettings, load_audio
+    from features.core.runner import clips_of
+    from features.media.audio import AudioError, no_audio_problem
 
     root = tmp_path / "corpus"
     make_clip(root / "Actor_01" / "01-01-01-01-01-01-01.mp4")
@@ -148,13 +149,10 @@ def test_clip_without_audio_kept_in_visual_only_run_and_refused_by_audio_stage(t
     note = [p for p in problems.items if p.video_id == "01-01-04-01-01-01-01"]
     assert [p.problem for p in note] == ["no audio stream"]
     assert note[0].action.startswith("kept: visual-only run")
-    # the audio stage refuses it with a problems entry instead of failing in the decoder
-    job = {"video_id": "01-01-04-01-01-01-01", "path": str(silent), "feature": "lms",
-           "settings": {}, "samples": 140800, "sample_rate": 48000, "channels": None,
-           "native_rate": int(kept.audio_rate), "source": ""}
-    record, notes = clip_job(job)
-    assert record is None and len(notes) == 1
-    problem, action, vid, fatal = notes[0]
-    assert "no audio stream" in problem and "require_audio" in problem
-    assert action == "skipped" and vid == "01-01-04-01-01-01-01" and fatal
+    # the audio stage's loader refuses it (the runner reports the clip as skipped, naming the
+    # problem) instead of failing in the decoder
+    clips = {c.video_id: c for c in clips_of(df)}
+    with pytest.raises(AudioError, match="no audio stream.*require_audio"):
+        load_audio(clips["01-01-04-01-01-01-01"], AudioSettings(140800, 48000))
+    assert load_audio(clips["01-01-01-01-01-01-01"], AudioSettings(140800, 48000)).audio.mono.size
     assert no_audio_problem(48000) is None

@@ -71,16 +71,6 @@ def _actor(a: Any) -> bool:
     return isinstance(a, str) and len(a) == 2 and a.isdigit() and 1 <= int(a) <= 24
 
 
-def _difficulty(section: Any) -> bool:
-    """demo.difficulty is checked by its own class (its defaults depend on ``preset``)."""
-    from features.demo.style import Difficulty
-    try:
-        Difficulty.from_params(section)
-    except (ValueError, TypeError):
-        return False
-    return True
-
-
 def _even_positive(v: int) -> bool:
     return v > 0 and v % 2 == 0
 
@@ -144,10 +134,9 @@ class Demo:
     height: int = field(default=360, metadata=EVEN_POSITIVE)
     fps: float = field(default=30.0, metadata=POSITIVE)
     jobs: int = field(default=2, metadata=AT_LEAST_1)
-    # Keys and defaults: features.demo.style.Difficulty (preset calibrated | clean, knobs >= 0).
-    difficulty: dict[str, Any] = field(default_factory=dict, metadata=rule(
-        _difficulty, "preset: calibrated | clean and the knobs of features.demo.style.Difficulty, "
-                     "each >= 0 (face_clarity/voice_clarity: {emotion: gain})"))
+    # Keys and defaults: features.demo.style.Difficulty (its defaults depend on ``preset``:
+    # calibrated | clean), which checks them when the demo stage reads them.
+    difficulty: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
