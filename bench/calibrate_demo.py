@@ -120,13 +120,14 @@ def surrogate_features(params: dict, jobs: int) -> tuple[dict, pd.DataFrame]:
         ref_eyes = np.mean([c["eyes_d"].mean(0) for c in neutral], 0)
         ref_lmk = np.mean([c["lmk"].mean(0) for c in neutral], 0)
         ok = np.ones(88, bool)
-        base = np.median(np.concatenate([aus.measurements(_aligned_mm(c["lmk"], ref_lmk))
-                                         for c in neutral]), 0)
+        raw = {c["video_id"]: aus.au_values(aus.smooth3(aus.measurements(_aligned_mm(c["lmk"], ref_lmk))))
+               for c in cs}
+        neutral_raw = np.concatenate([raw[c["video_id"]] for c in neutral])
+        base = aus.baseline(neutral_raw, np.arange(len(neutral_raw)))   # the tracker's rule
         for c in cs:
             c["kpd_face"] = c["face_d"] / ref_face
             c["kpd_eyes"] = c["eyes_d"] / ref_eyes
-            au_r, au_c = aus.estimate_aus(aus.smooth3(aus.measurements(_aligned_mm(c["lmk"], ref_lmk))),
-                                          ok, base)
+            au_r, au_c = aus.estimate_aus(raw[c["video_id"]], ok, base)
             c["au"] = au_features(au_r, au_c)
     rows = pd.DataFrame([{k: c[k] for k in ("video_id", "actor", "label")} for c in clips])
     folds = [[int(a) for a in f] for f in get(params, "dataset.folds")]

@@ -45,8 +45,8 @@ PARTNER = {1: 2, 2: 1, 5: 7, 7: 5, 6: 8, 8: 6}
 # How clearly each emotion shows in the face / voice (gain of its mixture weight).
 FACE_CLARITY = {"neutral": 1.0, "calm": 0.6, "happy": 1.2, "sad": 1.0, "angry": 0.6,
                 "fearful": 0.8, "disgust": 0.9, "surprised": 0.6}
-VOICE_CLARITY = {"neutral": 1.0, "calm": 0.6, "happy": 0.6, "sad": 0.9, "angry": 1.2,
-                 "fearful": 0.8, "disgust": 0.6, "surprised": 1.1}
+VOICE_CLARITY = {"neutral": 1.3, "calm": 0.8, "happy": 0.8, "sad": 1.2, "angry": 1.5,
+                 "fearful": 1.0, "disgust": 0.8, "surprised": 1.4}
 MAX_TOTAL = 2.2         # cap on sum(|w|): stronger mixtures would fold the face mesh
 GAIN_RANGE = (0.2, 2.0)  # clip of the per-actor gain factor exp(N(0, actor_spread))
 
@@ -59,13 +59,13 @@ class Difficulty:
     confusion: float = 0.6           # max share borrowed from the confusable partner
     leak: float = 0.3                # max share borrowed from one random other emotion
     clip_spread: float = 0.15        # sd of the log per-clip gain
-    normal_intensity: float = 0.6    # mixture scale of intensity 01 (02: strong factor)
+    normal_intensity: float = 1.0    # mixture scale of intensity 01 (02: strong factor)
     head_motion: float = 2.0         # random head-motion amplitude factor (1 = gentle)
     pose_spread: float = 0.015       # sd of per-actor emotion head pose (face heights, scale)
     lighting: float = 0.2            # exposure / side-light / flicker amplitude (0 = none)
-    rate_jitter: float = 0.08        # sd of the log per-clip speaking-rate factor
-    pitch_jitter: float = 1.5        # sd of the per-clip pitch level (semitones)
-    loudness_jitter: float = 2.5     # sd of the per-clip loudness (dB)
+    rate_jitter: float = 0.04        # sd of the log per-clip speaking-rate factor
+    pitch_jitter: float = 0.7        # sd of the per-clip pitch level (semitones)
+    loudness_jitter: float = 1.0     # sd of the per-clip loudness (dB)
     face_clarity: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(FACE_CLARITY))
     voice_clarity: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(VOICE_CLARITY))
 
