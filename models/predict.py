@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from features.core.config import get
 from features.core.paths import FEATURES_DIR, MODELS_DIR
+from features.core.problems import ProblemLog
 from features.core.store import StoreError, read_file_attrs
 from features.predict.recording import FeatureSpec, Recording, Reference, window_inputs
 from models.data import Standardiser
@@ -105,27 +107,39 @@ def load_fold_model(path: str | Path, features_root: Path = FEATURES_DIR) -> Fol
     return FoldModel(fold, path, model, exp, stds, features, source)
 
 
-def load_fold_models(models_dir: str | Path = MODELS_DIR, fold: str | int = "all",
-                     features_root: Path = FEATURES_DIR) -> list[FoldModel]:
-    """The fold models to average: every ``fold_K/model.pt`` under ``models_dir`` (``fold:
-    all``) or only fold ``K``. Raises :class:`CheckpointError` when they cannot be combined
-    (different modalities, classes or feature settings)."""
-    models_dir = Path(models_dir)
-    if str(fold) == "all":
-        paths = sorted(models_dir.glob("fold_*/model.pt"))
-        if not paths:
-            raise CheckpointError(f"{models_dir}: no fold_K/model.pt (run `dvc repro train`)")
-    else:
-        paths = [models_dir / f"fold_{int(fold)}" / "model.pt"]
-    models = [load_fold_model(p, features_root) for p in paths]
+def load_models(params: dict[str, Any], problems: ProblemLog) -> list[FoldModel]:
+    """The fold models of ``predict.models`` (``predict.fold``: all or K) for the predict stage.
+
+    An unusable checkpoint is reported in ``problems`` and the other folds are used; the stage
+    stops (``SystemExit`` with the reason) only when none is usable, when they disagree in
+    modalities, classes or feature settings, or when they use features predict cannot compute.
+    """
+    fold = str(get(params, "predict.fold", "all"))
+    root = Path(get(params, "predict.models", str(MODELS_DIR)))
+    paths = sorted(root.glob("fold_*/model.pt")) if fold == "all" else \
+        [root / f"fold_{int(fold)}" / "model.pt"]
+    if not paths:
+        raise SystemExit(f"stages.predict: {root}: no fold_K/model.pt (run `dvc repro train`)")
+    models = []
+    for path in paths:
+        try:
+            models.append(load_fold_model(path))
+        except CheckpointError as exc:
+            problems.add(path, str(exc), "model not used", fatal_ok=False)
+    if not models:
+        raise SystemExit("stages.predict: no usable model:\n  " +
+                         "\n  ".join(p.problem for p in problems.items))
     first = models[0]
     for m in models[1:]:
-        for what, a, b in (("modalities", m.modalities, first.modalities),
-                           ("classes", m.exp.class_names, first.exp.class_names),
-                           ("feature settings", m.features, first.features)):
-            if a != b:
-                raise CheckpointError(f"{m.path} and {first.path} differ in {what} ({a} vs {b}); "
-                                      f"average only models of one experiment (predict.fold)")
+        if (m.modalities, m.exp.class_names, m.features) != \
+                (first.modalities, first.exp.class_names, first.features):
+            raise SystemExit(f"stages.predict: {m.path} and {first.path} were trained on "
+                             f"different features, classes or settings; set predict.fold")
+    bad = unsupported_features(first.modalities)
+    if bad:
+        raise SystemExit(f"stages.predict: the models ({first.path}, ...) use {', '.join(bad)}, "
+                         f"which predict cannot compute from a recording (it computes kpd_face, "
+                         f"kpd_eyes, lms, mfcc); train on those features to predict")
     return models
 
 

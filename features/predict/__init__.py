@@ -2,5 +2,6 @@
 
 Modules: ``windows`` (which stretches of a recording are scored), ``recording`` (features of
 those stretches with the training recipes and settings), ``outputs`` (CSV, summary, timeline
-picture), ``live`` (incremental scoring of a camera, stream or file played in real time).
+picture), ``batch`` (the offline run over a folder of recordings: models, neutral policy,
+outputs), ``live`` (incremental scoring of a camera, stream or file played in real time).
 """

@@ -317,8 +317,10 @@ def run_live(source: str, models: list, spec: FeatureSpec, tracker: TrackerSetti
 
 
 def run_live_cli(source: str, params: dict[str, Any], csv: str | None, pace: bool,
-                 seconds: float, load_models: Callable) -> int:
+                 seconds: float) -> int:
     """``python -m stages.predict --live SOURCE``: models, settings and the loop."""
+    from models.predict import load_models
+
     problems = ProblemLog("predict")
     models = load_models(params, problems)
     for p in problems.items:

@@ -85,8 +85,8 @@ def finetuned(project):
     os.chdir(project)
     try:
         for fold in (0, 1):
-            assert main(["train", "face", str(fold)]) == 0
-            assert main(["features", "face", str(fold)]) == 0
+            main(["train", "face", str(fold)])
+            main(["features", "face", str(fold)])
     finally:
         os.chdir(cwd)
     return project
@@ -121,7 +121,9 @@ def test_finetune_writes_weights_predictions_and_scores(finetuned, tiny_checkpoi
     np.testing.assert_allclose(preds.filter(like="p_").sum(axis=1), 1, atol=1e-6)
     import json
     summary = json.loads((root / "reports/finetune/face/fold_0.json").read_text())
-    assert summary["n_test"] == 16 and 0 <= summary["accuracy"] <= 1
+    assert summary["n_test"] == 16 and summary["n_train"] == 48 and summary["n_excluded"] == 0
+    assert summary["accuracy"] == pytest.approx(float((preds["predicted"] == preds["label"]).mean()))
+    assert summary["best_epoch"] == meta["best_epoch"] and summary["test_actors"] == [2]
     assert summary["sources"]["epochs"] == "params"
 
 
@@ -178,7 +180,7 @@ def test_multinet_reads_only_its_folds_features(finetuned, monkeypatch):
         np.testing.assert_array_equal(xs["resnet_face_ft"][0], want)
     # Multi-Net (resnet_face_ft + lms) through the train stage, fold 0 then fold 1
     for fold in (0, 1):
-        assert train_main([str(fold)]) == 0
+        train_main([str(fold)])
         preds = pd.read_parquet(f"data/predictions/fold_{fold}.parquet")
         assert set(preds["fold"]) == {fold} and len(preds) == 16
     # a missing fold's features are reported, not silently taken from another fold
@@ -199,7 +201,7 @@ def test_eyes_finetune_averages_both_patches_with_32_filters(project, monkeypatc
     params["finetune"].update(filters=None, epochs=1, augmentation="hflip", frozen_stages=2)
     Path("params.yaml").write_text(yaml.safe_dump(params))
     try:
-        assert main(["train", "eyes", "1"]) == 0
+        main(["train", "eyes", "1"])
     finally:
         params["finetune"].update(filters=8, epochs=3, augmentation="none", frozen_stages=0)
         Path("params.yaml").write_text(yaml.safe_dump(params))
@@ -217,6 +219,29 @@ def test_eyes_finetune_averages_both_patches_with_32_filters(project, monkeypatc
                                start.encoder.stages[0].layers[0].layer[0].convolution.weight)
     assert not torch.allclose(tuned.encoder.stages[3].layers[0].layer[0].convolution.weight,
                               start.encoder.stages[3].layers[0].layer[0].convolution.weight)
+
+
+def test_load_stored_crops_reports_missing_clips_and_keeps_order(project, monkeypatch):
+    from features.core.problems import ProblemLog
+    from models.finetune_fold import load_stored_crops
+
+    monkeypatch.chdir(project)
+    manifest = pd.read_parquet("data/manifest.parquet")
+    rows = pd.concat([manifest[manifest["actor"] == 2].iloc[:3], manifest[manifest["actor"] == 1].iloc[:2]])
+    extra = rows.iloc[:2].copy()
+    extra["video_id"] = ["no-such-clip", "no-such-actor"]
+    extra["actor"] = [2, 9]
+    rows = pd.concat([rows.iloc[:1], extra, rows.iloc[1:]]).reset_index(drop=True)
+    problems = ProblemLog("finetune/face")
+    kept, clips = load_stored_crops("crops_spaced_face", rows, problems, "fold 0 test")
+    want = [v for v in rows["video_id"] if not v.startswith("no-such")]
+    assert list(kept["video_id"]) == want and list(kept.index) == list(range(5))   # the rows' order
+    for vid, clip in zip(want, clips):
+        actor = int(rows.loc[rows["video_id"] == vid, "actor"].iloc[0])
+        stored = read_record(Path(f"data/features/crops_spaced_face/Actor_{actor:02d}.h5"), vid).data
+        np.testing.assert_array_equal(clip, stored)
+    assert sorted(p.video_id for p in problems.items) == ["no-such-actor", "no-such-clip"]
+    assert {p.action for p in problems.items} == {"excluded from fold 0 test"}
 
 
 def test_autocast_settings():

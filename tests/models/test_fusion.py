@@ -125,15 +125,16 @@ def test_fusion_stages(small, tmp_path, monkeypatch):
     shutil.copytree(root, tmp_path / "data/features")
     monkeypatch.chdir(tmp_path)
     for member in ("lms", "kpd_face"):
-        assert stage.main(["member", member, "4"]) == 0
+        stage.main(["member", member, "4"])
         assert Path(f"data/fusion/members/{member}/fold_4.parquet").exists()
         assert Path(f"reports/problems/fusion/{member}/fold_4.csv").exists()
-    assert stage.main(["fuse", "logreg"]) == 0
+    stage.main(["fuse", "logreg"])
     pred = pd.read_parquet("data/fusion/logreg/fold_4.parquet")
     assert set(pred["actor"]) == {1, 4} and len(pred) == 32
     metrics = json.loads(Path("reports/fusion/logreg/metrics.json").read_text())
     assert set(metrics) == {"fused", "lms", "kpd_face"}
-    assert 0 <= metrics["fused"]["accuracy"]["mean"] <= 1
+    # one fold: the reported accuracy is that fold's share of correct fused predictions
+    assert metrics["fused"]["accuracy"]["mean"] == pytest.approx((pred["label"] == pred["predicted"]).mean())
     assert "late fusion" in Path("reports/fusion/logreg/comparison.md").read_text()
     with pytest.raises(SystemExit, match="unknown method"):
         stage.main(["fuse", "vote"])

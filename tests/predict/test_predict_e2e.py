@@ -160,7 +160,7 @@ def test_bad_checkpoints_are_named_and_other_folds_still_used(repo, tmp_path, mo
     """An old-format and a structurally incompatible checkpoint: reported with their path; the
     remaining fold is used. A model whose features predict cannot compute stops with a message."""
     from features.core.problems import ProblemLog
-    from stages.predict import load_models
+    from models.predict import load_models
 
     models = tmp_path / "models"
     for k in (0, 1, 4):
@@ -212,8 +212,7 @@ def test_live_scores_each_window_as_it_closes_with_the_offline_inputs(repo, monk
     )
     from features.predict.windows import Window
     from features.tracker.embedded import TrackerSettings
-    from models.predict import average_posteriors
-    from stages.predict import load_models
+    from models.predict import average_posteriors, load_models
 
     monkeypatch.chdir(repo)
     models = load_models({"predict": {"fold": "all", "models": "data/models"}}, ProblemLog("p"))

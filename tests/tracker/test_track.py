@@ -15,6 +15,7 @@ import yaml
 from features.core.problems import read_problems
 from features.media.video import ffmpeg_exe
 from features.tracker import aus
+from features.tracker.actor import track_actor
 from features.tracker.embedded import TrackerSettings, track_video
 from features.tracker.external import OpenFaceBinaryError
 from features.tracker.models import camera_matrix, mean_face_3d
@@ -209,7 +210,7 @@ def test_stage_fails_on_bad_input_with_on_error_fail(tmp_path):
     params = _params(tmp_path)
     params["dataset"]["on_error"] = "fail"
     with pytest.raises(Exception, match="bad.mp4.*empty file"):
-        track_stage.run("05", params, man, tmp_path / "of", tmp_path / "p.csv")
+        track_actor("05", params, man, tmp_path / "of", tmp_path / "p.csv")
     assert not (tmp_path / "of" / "Actor_05").exists()
 
 
@@ -273,7 +274,7 @@ def test_openface_backend_with_stand_in_binary(tmp_path):
     man = _manifest(tmp_path, [{"video_id": IDS[0], "path": str(good), "frames": 5},
                                {"video_id": IDS[1], "path": str(broken), "frames": 5}])
     params = _params(tmp_path, backend="openface", openface_bin=str(exe))
-    problems = track_stage.run("05", params, man, tmp_path / "of", tmp_path / "p.csv")
+    problems = track_actor("05", params, man, tmp_path / "of", tmp_path / "p.csv")
     out = tmp_path / "of" / "Actor_05"
     assert sorted(p.name for p in out.iterdir()) == [f"{IDS[0]}.csv"]
     text = (out / f"{IDS[0]}.csv").read_text()
@@ -287,7 +288,7 @@ def test_openface_backend_with_stand_in_binary(tmp_path):
 
     params["track"]["openface_bin"] = str(tmp_path / "nowhere" / "FeatureExtraction")
     with pytest.raises(OpenFaceBinaryError, match="FeatureExtraction not found.*nowhere"):
-        track_stage.run("05", params, man, tmp_path / "of2", tmp_path / "p2.csv")
+        track_actor("05", params, man, tmp_path / "of2", tmp_path / "p2.csv")
 
 
 # ---------------------------------------------------------------- precomputed backend
@@ -319,7 +320,7 @@ def test_precomputed_backend_good_partial_malformed_missing(tmp_path):
     full.unlink()
     man = _manifest(tmp_path, [{"video_id": v, "path": f"/videos/{v}.mp4", "frames": 4} for v in IDS])
     params = _params(tmp_path, backend="precomputed", precomputed_dir=str(pre))
-    problems = track_stage.run("05", params, man, tmp_path / "of", tmp_path / "p.csv")
+    problems = track_actor("05", params, man, tmp_path / "of", tmp_path / "p.csv")
     out = tmp_path / "of" / "Actor_05"
     assert sorted(p.name for p in out.iterdir()) == [f"{IDS[0]}.csv", f"{IDS[1]}.csv"]
     t0 = read_openface(out / f"{IDS[0]}.csv")
@@ -337,4 +338,4 @@ def test_precomputed_backend_good_partial_malformed_missing(tmp_path):
     assert len(problems.items) == 3
     params["track"]["precomputed_dir"] = str(tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="precomputed_dir"):
-        track_stage.run("05", params, man, tmp_path / "of3", tmp_path / "p3.csv")
+        track_actor("05", params, man, tmp_path / "of3", tmp_path / "p3.csv")
