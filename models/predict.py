@@ -148,17 +148,71 @@ def unsupported_features(modalities: list[str]) -> list[str]:
     return [m for m in modalities if m not in SUPPORTED]
 
 
+class Ensemble:
+    """The fold models averaged: posteriors ``(n, C)`` = mean over models of each one's softmax.
+
+    When the models share one architecture (the five folds of one run always do), their
+    parameters are stacked on a leading axis once and the network runs as one
+    ``torch.func.vmap`` call over them: the same arithmetic as looping over the models, but each
+    of TIM-Net's many small operations is dispatched once instead of once per model. A window is
+    one clip at batch 1, where the cost is the per-operation overhead, so five folds cost about
+    half the CPU of the loop (``bench/bench_live.py``). Models that differ in architecture
+    (``predict.fold`` picks one; mixed checkpoints) are looped.
+    """
+
+    def __init__(self, models: list[FoldModel]):
+        if not models:
+            raise ValueError("Ensemble needs at least one fold model")
+        self.models = models
+        first = models[0].model
+        self.stacked = len(models) > 1 and all(
+            type(fm.model) is type(first) and repr(fm.model) == repr(first)
+            and fm.modalities == models[0].modalities for fm in models[1:])
+        if self.stacked:
+            import copy
+
+            from torch.func import stack_module_state
+
+            nets = [fm.model.eval() for fm in models]
+            self.params, self.buffers = stack_module_state(nets)
+            self.base = copy.deepcopy(first).to("meta").eval()
+
+    def _stacked_logits(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        from torch.func import functional_call, vmap
+
+        def one(params, buffers, inputs):
+            return functional_call(self.base, (params, buffers), (inputs,))
+
+        return vmap(one)(self.params, self.buffers, x)               # (models, n, C)
+
+    @torch.inference_mode()
+    def posteriors(self, raw: dict[str, np.ndarray], masks: dict[str, np.ndarray],
+                   batch: int = 256) -> np.ndarray:
+        """Mean posteriors ``(n, C)`` of raw features ``{m: (n, frames, dims)}`` with valid
+        masks ``{m: (n, frames)}``; each model standardises with its own statistics."""
+        if not self.stacked:
+            out = None
+            for fm in self.models:
+                x = {m: fm.standardisers[m].transform(raw[m], masks[m]) for m in fm.modalities}
+                p = predict_proba(fm.model, x, device=torch.device("cpu"))
+                out = p if out is None else out + p
+            return out / len(self.models)
+        mods = self.models[0].modalities
+        x = {m: torch.from_numpy(np.stack([fm.standardisers[m].transform(raw[m], masks[m])
+                                           for fm in self.models])) for m in mods}
+        n = x[mods[0]].shape[1]
+        parts = [torch.softmax(self._stacked_logits({m: v[:, i:i + batch] for m, v in x.items()}),
+                               dim=2).double().sum(dim=0) for i in range(0, n, batch)]
+        if not parts:
+            return np.zeros((0, 0))
+        return torch.cat(parts).numpy() / len(self.models)
+
+
 def average_posteriors(models: list[FoldModel], raw: dict[str, np.ndarray],
                        masks: dict[str, np.ndarray]) -> np.ndarray:
-    """Mean over ``models`` of the posteriors ``(n, C)`` of raw features ``{m: (n, frames, dims)}``
-    with valid masks ``{m: (n, frames)}``; each model standardises with its own statistics."""
-    out = None
-    for fm in models:
-        x = {m: fm.standardisers[m].transform(raw[m], masks[m]) for m in fm.modalities}
-        p = predict_proba(fm.model, x, device=torch.device("cpu"))
-        out = p if out is None else out + p
-    assert out is not None
-    return out / len(models)
+    """Mean over ``models`` of the posteriors ``(n, C)`` (see :class:`Ensemble`; build one
+    :class:`Ensemble` when scoring many windows with the same models)."""
+    return Ensemble(models).posteriors(raw, masks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,11 +243,12 @@ def score_recording(rec: Recording, spec: FeatureSpec, models: list[FoldModel],
     if cfg.clip_score not in CLIP_SCORES:
         raise ValueError(f"predict.clip_score must be one of {CLIP_SCORES}, got {cfg.clip_score!r}")
     extra = [middle_window(rec.total, spec.count)] if cfg.clip_score == "middle" else []
+    ensemble = Ensemble(models)
     rows = []
     for w in windows + extra:
         xs, masks, tracked = window_inputs(rec, spec, w, ref)
-        p = average_posteriors(models, {m: x[None] for m, x in xs.items()},
-                               {m: v[None] for m, v in masks.items()})[0]
+        p = ensemble.posteriors({m: x[None] for m, x in xs.items()},
+                                {m: v[None] for m, v in masks.items()})[0]
         start, end = w.seconds(spec.model_fps, rec.total)
         rows.append({"kind": w.kind, "window": w.index, "start_s": round(start, 4),
                      "end_s": round(end, 4), "padded": bool(w.padded.any()),

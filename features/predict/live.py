@@ -99,7 +99,10 @@ class LiveScorer:
                  hop: int, neutral: str = "first_seconds", neutral_seconds: float = 2.0,
                  calibration: OpenFaceTrack | None = None, audio: LiveAudio | None = None,
                  window: int = 0):
+        from models.predict import Ensemble
+
         self.models, self.spec, self.settings = models, spec, tracker
+        self.ensemble = Ensemble(models)
         self.fps, self.hop = float(fps), int(hop)
         self.length = int(window or spec.count)
         self.ratio = 1.0 if abs(self.fps - spec.model_fps) <= 1e-3 else self.fps / spec.model_fps
@@ -198,15 +201,13 @@ class LiveScorer:
             probs = np.full(len(self.names), np.nan)
             tracked = 0.0
         else:
-            from models.predict import average_posteriors
-
             if spec.needs_video:
                 # positions are absolute video frame numbers, the ring's track keeps them
                 w = dataclasses.replace(w, frames=np.arange(start, start + self.length,
                                                             dtype=np.float64))
             xs, masks, tracked = window_inputs(rec, spec, w, self.ref)
-            probs = average_posteriors(self.models, {m: x[None] for m, x in xs.items()},
-                                       {m: v[None] for m, v in masks.items()})[0]
+            probs = self.ensemble.posteriors({m: x[None] for m, x in xs.items()},
+                                             {m: v[None] for m, v in masks.items()})[0]
         top = self.names[int(np.argmax(probs))] if np.isfinite(probs).all() else "no face"
         latency = (time.perf_counter() - closed) * 1000.0
         return LiveLine(start / spec.model_fps, (start + self.length) / spec.model_fps, probs, top,
