@@ -12,7 +12,9 @@ Speed, single core: OpenCV runs with one thread (``cv2.setNumThreads(1)``, FFmpe
 ``threads;1``) so CPU seconds (user + sys from ``resource.getrusage``) equal core seconds. Reported
 per video set: end-to-end embedded tracking (decode + track + CSV write) frames per CPU second,
 OpenCV decode-only and ffmpeg decode-only (``ffmpeg -threads 1 -i v -f null -``) of the same
-videos in the same run, and tracking / decode ratios. Peak memory: ``ru_maxrss`` of this process.
+videos in the same run, and tracking / decode ratios; then dlib's landmark predictor alone (CPU
+ms per call, one call per frame) and, with OpenCV decoding, the floor of the per-frame cost on
+this machine. Peak memory: ``ru_maxrss`` of this process.
 
     python bench/bench_track.py                       # demo tiny (actors 01-02) + synthetic, 1280x720
     python bench/bench_track.py --width 640 --height 360 --actors 1 2 3 4
@@ -39,7 +41,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.media.video import ffmpeg_exe, iter_frames  # noqa: E402
+from features.tracker.detect import detect_face  # noqa: E402
 from features.tracker.embedded import TrackerSettings, track_video  # noqa: E402
+from features.tracker.landmarks import fit_landmarks, roi_bounds  # noqa: E402
 from features.tracks.openface import write_openface  # noqa: E402
 from tests.helpers.landmark_scores import combine_scores, score_landmarks  # noqa: E402
 from tests.helpers.synthetic_faces import render_clip  # noqa: E402
@@ -117,6 +121,22 @@ def run_set(name: str, pairs: list[tuple[Path, Path]], settings: TrackerSettings
     }
 
 
+def predictor_ms(video: Path, calls: int = 200) -> float:
+    """CPU ms per call of dlib's 68-point predictor alone (the tracker calls it once per frame)
+    on the first detected face of ``video``: with decoding, the floor of the per-frame cost."""
+    frame = next(f for _, f in iter_frames(video))
+    det = detect_face(frame, 1.0)
+    if det is None:
+        return float("nan")
+    x0, y0, x1, y1 = roi_bounds(det.box, frame.shape)
+    gray = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    fit_landmarks(gray, det.box, (x0, y0))
+    c0 = cpu_self()
+    for _ in range(calls):
+        fit_landmarks(gray, det.box, (x0, y0))
+    return (cpu_self() - c0) / calls * 1000.0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--width", type=int, default=1280)
@@ -137,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         sets = [("demo", demo_clips(args, work)), ("synthetic", synthetic_clips(args, work))]
         track_video(sets[-1][1][0][0], 30.0, settings)          # warm-up: load dlib models
         results = [run_set(name, pairs, settings, work) for name, pairs in sets if pairs]
+        fit_ms = predictor_ms(next(pairs[0][0] for _, pairs in sets if pairs))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"embedded tracker, {args.width}x{args.height}, detect_every={settings.detect_every}, "
           f"detect_scale={settings.detect_scale}, 1 thread")
@@ -150,9 +171,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['track_fps_per_core']:12.1f} {r['track_fps_wall']:8.1f} "
               f"{r['opencv_decode_fps_per_core']:8.1f} {r['ffmpeg_decode_fps_per_core']:10.1f} "
               f"{r['track_vs_opencv_decode']:7.3f} {r['track_vs_ffmpeg_decode']:7.3f}")
+    dec_ms = 1000.0 / results[0]["opencv_decode_fps_per_core"]
+    print(f"dlib landmark predictor alone: {fit_ms:.2f} CPU ms per call (one per frame); with "
+          f"OpenCV decoding ({dec_ms:.2f} ms per frame, set '{results[0]['set']}') the floor is "
+          f"{fit_ms + dec_ms:.2f} ms per frame, i.e. at most {1000.0 / (fit_ms + dec_ms):.0f} "
+          f"frames/s per core before detection, pose, eyes and AUs")
     print(f"peak memory (ru_maxrss): {peak_mib:.0f} MiB")
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "peak_mib": peak_mib,
+                                               "predictor_ms": fit_ms,
                                                "width": args.width, "height": args.height},
                                               indent=2))
     return 0

@@ -7,7 +7,15 @@ repository; see its README) and prints, per clip:
   column (as is and with each series' mean removed), AU intensity r and MAD per AU, presence F1
   per AU, each AU's correlation with head pitch (OpenFace's pitch) next to OpenFace's own, and
   the held-out check of the AU units (calibrated on alternate 24-frame blocks, see
-  ``features/tracker/aus.py``; r on the other blocks);
+  ``features/tracker/aus.py``; r on the other blocks; nan where the best unit would be negative,
+  i.e. the measure moves against OpenFace's AU). Two diagnostics of what limits the
+  agreement: the rotation bias when the same 2D landmarks are refitted with variants of the 3D
+  face (the shipped mean face, its symmetric mirror average, all 68 points instead of the rigid
+  ones), and per AU OpenFace's own correlation with its AU12 (cross-talk of its appearance
+  models on this smiling, talking clip), the correlation of each of the AU's own measures
+  (``aus.AU_RULES``, signed so that + = towards more of the AU) with OpenFace's AU, and the best
+  correlation any single geometric measure of ``aus.MEASURES`` reaches with it (the ceiling of
+  a one-measure proxy, whatever region it comes from);
 * ``WolfgangLanger_Pexels.mp4`` (a hand over mouth and nose, frames 70-235; worst-covered
   96-134 by inspection: the hand over nose, mouth and one eye; from 138 the mouth shows
   again): mean confidence and success fraction in the covered, worst-covered and clear
@@ -39,11 +47,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from features.media.video import probe_media  # noqa: E402
+from features.tracker import aus  # noqa: E402
 from features.tracker.embedded import TrackerSettings, track_video  # noqa: E402
+from features.tracker.models import camera_matrix, mean_face_3d  # noqa: E402
+from features.tracker.pose import (  # noqa: E402
+    RIGID_POINTS,
+    euler_from_matrix,
+    matrix_from_euler,
+    to_head_frame,
+)
 from features.tracks.openface import AU_C, AU_R, read_openface  # noqa: E402
 
 POSE = ["Tx", "Ty", "Tz", "Rx", "Ry", "Rz"]
 MUST = ["01", "02", "04", "06", "12", "25", "45"]
+# 68-point index of each landmark's mirror image (iBUG 300-W layout)
+MIRROR = np.array(list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30]
+                  + [35, 34, 33, 32, 31] + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+                  + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65])
 
 
 def cpu() -> float:
@@ -79,6 +99,39 @@ def run(path: Path, settings: TrackerSettings):
     return res
 
 
+def refit_rotations(lmk2d: np.ndarray, model: np.ndarray, points: np.ndarray,
+                    K: np.ndarray) -> np.ndarray:
+    """Euler angles ``(n, 3)`` deg of the rigid fit of ``model[points]`` to each frame's 2D
+    landmarks ``(n, 68, 2)`` (SQPnP, refined by Levenberg-Marquardt), without the tracker."""
+    out = np.zeros((len(lmk2d), 3))
+    obj = np.ascontiguousarray(model[points], dtype=np.float64)
+    for i, lmk in enumerate(lmk2d):
+        img = np.ascontiguousarray(lmk[points], dtype=np.float64)
+        _, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
+        _, rvec, tvec = cv2.solvePnP(obj, img, K, None, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE)
+        out[i] = np.degrees(euler_from_matrix(cv2.Rodrigues(rvec)[0]))
+    return out
+
+
+def pose_sensitivity(lmk2d: np.ndarray, ref_deg: np.ndarray, width: int, height: int) -> None:
+    """Mean rotation bias against OpenFace when the same 2D landmarks are fitted with variants
+    of the 3D face: how much of the bias the mean face's shape decides."""
+    K = camera_matrix(width, height)
+    model = mean_face_3d()
+    sym = (model + model[MIRROR] * [-1.0, 1.0, 1.0]) / 2.0
+    sym = sym - sym.mean(axis=0)
+    variants = [("shipped mean face, rigid points", model, RIGID_POINTS),
+                ("mean face mirrored-averaged (symmetric)", sym, RIGID_POINTS),
+                ("shipped mean face, all 68 points", model, np.arange(68))]
+    print("refitting the same 2D landmarks: rotation bias vs OpenFace (deg) Rx / Ry / Rz;  r")
+    for name, m, pts in variants:
+        rot = refit_rotations(lmk2d, m, pts, K)
+        bias = (rot - ref_deg).mean(axis=0)
+        r = [corr(rot[:, k], ref_deg[:, k]) for k in range(3)]
+        print(f"  {name:40s} {bias[0]:+6.2f} / {bias[1]:+6.2f} / {bias[2]:+6.2f};  "
+              f"{r[0]:.3f} / {r[1]:.3f} / {r[2]:.3f}")
+
+
 def default_clip(data: Path, settings: TrackerSettings) -> None:
     res = run(data / "default.wmv", settings)
     t = res.track
@@ -100,8 +153,14 @@ def default_clip(data: Path, settings: TrackerSettings) -> None:
         if k >= 3:
             rot_ok &= r >= 0.95 and abs(bias) <= 2.0
     print(f"target rotations r >= 0.95 and |bias| <= 2 deg: {ok(rot_ok)}")
+    pose_sensitivity(t.lmk_2d[both], ref[:, 3:], res.info["width"], res.info["height"])
     pitch = of.pose_R[both, 0]
-    print("AU    r      MAD    F1(c)   r(AU,pitch) emb / OpenFace   held-out r (units)")
+    # every geometric measure the AUs are built from (aus.MEASURES), per frame
+    Rm = np.stack([matrix_from_euler(e) for e in t.pose_R[both]])
+    meas = aus.measurements(to_head_frame(t.lmk_3d[both], Rm, t.pose_T[both]))
+    of12 = of.au_r[both, AU_R.index("12")]
+    print("AU    r      MAD    F1(c)   r(AU,pitch) emb / OpenFace   held-out r (units)   "
+          "OpenFace r(AU, its AU12)   own measures' r   best |r| of any measure")
     good, leak_ok, must_ok = 0, True, True
     raw = res.au_raw[both]
     blk = (np.arange(int(both.sum())) // 24) % 2 == 0
@@ -113,15 +172,21 @@ def default_clip(data: Path, settings: TrackerSettings) -> None:
         pe, po = corr(a, pitch), corr(b, pitch)
         x = raw[:, j] - np.percentile(raw[:, j], 10)
         den = float(np.dot(x[blk], x[blk]))
-        k = float(np.dot(x[blk], b[blk])) / den if den > 0 else 0.0
+        k = max(float(np.dot(x[blk], b[blk])) / den, 0.0) if den > 0 else 0.0   # unit > 0
         held = corr(np.clip(x[~blk] * k, 0, 5), b[~blk])
         good += int(r >= 0.5)
         if au in MUST:
             must_ok &= bool(r >= 0.5)
         if np.isfinite(pe):
             leak_ok &= bool(abs(pe) - (abs(po) if np.isfinite(po) else 0.0) <= 0.3)
+        rm = np.array([corr(meas[:, i], b) for i in range(meas.shape[1])])
+        best = int(np.nanargmax(np.abs(rm))) if np.isfinite(rm).any() else -1
+        best_txt = f"{rm[best]:+6.2f} {aus.MEASURES[best]}" if best >= 0 else "   nan"
+        own = " ".join(f"{rm[aus.MEASURES.index(m)] * np.sign(w):+.2f}"
+                       for m, w in aus.AU_RULES[au][0])
         print(f"AU{au} {r:6.2f} {np.mean(np.abs(a - b)):6.2f}  {fc:6.2f}   {pe:+6.2f} / {po:+6.2f}"
-              f"            {held:6.2f}")
+              f"            {held:6.2f}               {corr(b, of12):+6.2f}                  "
+              f"{own:15s}   {best_txt}")
     print(f"target AU r >= 0.5 for >= 12 of 17 AUs: {good} of 17: {ok(good >= 12)}; "
           f"incl. AU{', AU'.join(MUST)}: {ok(must_ok)}")
     print(f"target no AU's |r with pitch| above OpenFace's own by > 0.3: {ok(leak_ok)}")
