@@ -40,6 +40,7 @@ DEMO_SIZES = ("tiny", "default", "full")
 BACKENDS = ("loky", "dask")
 TRACK_BACKENDS = ("embedded", "openface", "precomputed")
 AU_BASELINES = ("neutral_ref", "video")
+AU_MODEL_SETS = ("dynamic", "static")
 FACE_MODES = ("centre", "tracked")
 PADDINGS = ("zeros", "edge")
 KPD_NORMALISATIONS = ("neutral_video", "same_video", "graph_path", "none")
@@ -155,7 +156,10 @@ class Frames:
 @dataclasses.dataclass(frozen=True)
 class Track:
     backend: Literal[TRACK_BACKENDS] = "embedded"
-    openface_bin: str = "FeatureExtraction"
+    openface_bin: str | list[str] = "FeatureExtraction"
+    openface_args: list[str] = field(default_factory=list)
+    openface_models: str | None = ""
+    au_models: Literal[AU_MODEL_SETS] = "dynamic"
     precomputed_dir: str | None = ""
     detect_every: int = field(default=10, metadata=AT_LEAST_1)
     detect_scale: float = field(default=0.5, metadata=FRACTION)

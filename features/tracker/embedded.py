@@ -25,11 +25,22 @@ Per frame (streamed with ``features.media.video.iter_frames``; a video is never 
    pupil located) gets zero gaze vectors and angles (invalid gaze, see
    ``features.tracks.frames.gaze_valid``).
 
-After the last frame: action units (``aus``: pose-decorrelated head-frame measures, a per-AU
-low-percentile baseline over the clip; the track stage re-bases them on the actor's neutral
-clip), and the 6 rigid PDM parameters (``pose.pdm_rigid``). The 34 non-rigid PDM parameters
-``p_0..p_33`` are written as 0: no point-distribution model is fitted. :func:`report` gives the
-CSV's companion report.
+Action units, pose and shape come from one of two sources (:func:`au_models_for`; the report
+and the CSV notes say which):
+
+* **OpenFace's own models** (when the user has them: ``track.openface_models``, see
+  :mod:`features.tracker.openface_models`): per tracked frame OpenFace's PDM is fitted to the
+  landmarks (``pdm``: ``p_scale .. p_ty``, ``p_0 .. p_33``), head pose and the 3D landmarks come
+  from that per-person shape, and the aligned face's FHOG and the shape feed OpenFace's linear
+  AU models (:mod:`features.tracker.openface_aus`, ``track.au_models: dynamic | static``) with
+  its per-video post-processing after the last frame. No neutral-clip re-basing: the dynamic
+  models calibrate per video themselves.
+* **geometric fallback** (no model files): after the last frame, AUs from pose-decorrelated
+  head-frame measures against a per-AU low-percentile baseline over the clip (``aus``; the track
+  stage re-bases them on the actor's neutral clip), the 6 rigid PDM parameters from the rigid
+  fit (``pose.pdm_rigid``) and ``p_0..p_33`` = 0 (no point-distribution model is fitted).
+
+:func:`report` gives the CSV's companion report.
 """
 
 from __future__ import annotations
@@ -44,7 +55,7 @@ import cv2
 import numpy as np
 
 from features.media.video import VideoError, iter_frames
-from features.tracker import aus, identity
+from features.tracker import aus, identity, openface_aus, openface_models, pdm
 from features.tracker.detect import detect_face, detect_near, face_score
 from features.tracker.eyes import eye_geometry, eyelid_points, locate_pupil
 from features.tracker.landmarks import (
@@ -75,6 +86,8 @@ class TrackerSettings:
     identity_distance: float = 0.6  # dlib descriptor distance below which a face is the same person
     baseline_percentile: float = aus.BASELINE_PERCENTILE
     au_unfollowed: str = "zero"    # zero | keep: AUs the landmarks cannot follow
+    openface_models: str = ""       # OpenFace model folder ("" = $OPENFACE_MODELS_DIR, user folder)
+    au_models: str = "dynamic"      # dynamic | static: OpenFace's AU model set (-au_static)
 
     @staticmethod
     def from_params(track: dict[str, Any]) -> TrackerSettings:
@@ -83,7 +96,8 @@ class TrackerSettings:
         vals = {}
         for f in dataclasses.fields(TrackerSettings):
             default = getattr(d, f.name)
-            vals[f.name] = type(default)(track.get(f.name, default))
+            v = track.get(f.name, default)
+            vals[f.name] = type(default)(default if v is None else v)
         s = TrackerSettings(**vals)
         if s.detect_every < 1:
             raise ValueError(f"track.detect_every must be >= 1, got {s.detect_every}")
@@ -93,6 +107,8 @@ class TrackerSettings:
             raise ValueError(f"track.detect_scale must be in (0, 1], got {s.detect_scale}")
         if not 0 <= s.min_confidence <= 1:
             raise ValueError(f"track.min_confidence must be in [0, 1], got {s.min_confidence}")
+        if s.au_models not in openface_models.INDEX:
+            raise ValueError(f"track.au_models must be dynamic or static, got {s.au_models!r}")
         if s.au_unfollowed not in ("zero", "keep"):
             raise ValueError(f"track.au_unfollowed must be zero or keep, got {s.au_unfollowed!r}")
         if s.max_scale_change < 1:
@@ -122,6 +138,9 @@ class FrameResult:
     eyes_open: bool = True
     switch: bool = False
     low: bool = False     # a face was fitted, but its confidence is below min_confidence
+    pdm: np.ndarray | None = None          # (40,) OpenFace PDM parameters (with OpenFace models)
+    au_features: np.ndarray | None = None  # (4702,) OpenFace AU input (with OpenFace models)
+    au_seconds: float = 0.0                # time spent on the PDM fit and the AU features
 
 
 # dlib face score (detect.face_score) mapped linearly to confidence 0..1 between these.
@@ -134,6 +153,14 @@ def score_confidence(score: float) -> float:
     return float(np.clip((score - SCORE_ZERO) / (SCORE_ONE - SCORE_ZERO), 0.0, 1.0))
 
 
+def au_models_for(settings: TrackerSettings) -> openface_models.OpenFaceModels | None:
+    """OpenFace's models the settings point at (read once per process), or None for the
+    geometric fallback; :class:`~features.tracker.openface_models.OpenFaceModelError` when an
+    explicitly named folder holds no usable models."""
+    found = openface_models.locate(settings.openface_models)
+    return None if found is None else openface_models.load(found, settings.au_models)
+
+
 def _iod(lmk: np.ndarray) -> float:
     return float(np.linalg.norm(lmk[36] - lmk[45]))
 
@@ -141,8 +168,10 @@ def _iod(lmk: np.ndarray) -> float:
 class FaceTracker:
     """Frame-by-frame tracker state for one video (see the module docstring)."""
 
-    def __init__(self, width: int, height: int, settings: TrackerSettings = TrackerSettings()):
+    def __init__(self, width: int, height: int, settings: TrackerSettings = TrackerSettings(),
+                 models: openface_models.OpenFaceModels | None = None):
         self.settings = settings
+        self.models = models
         self.K = camera_matrix(width, height)
         self.model = mean_face_3d()
         self.lmk: np.ndarray | None = None
@@ -289,13 +318,25 @@ class FaceTracker:
         self.lmk, self.pose, self.last_iod = lmk, pose, iod
         if conf < s.min_confidence:
             return FrameResult(False, conf, low=True)
-        lmk3d = lift_landmarks(lmk, pose, self.model, self.K)
+        extra: dict[str, Any] = {}
+        if self.models is not None:     # OpenFace's PDM: per-person shape, pose, AU features
+            t0 = time.perf_counter()
+            feats = openface_aus.frame_features(frame, lmk, self.models)
+            T, euler, R = pdm.head_pose(feats.fit, lmk, self.K)
+            out_pose = PoseFit(cv2.Rodrigues(R)[0].reshape(3), T, R, euler, pose.rms_px)
+            lmk3d = pdm.landmarks_3d(feats.fit, lmk, self.K)
+            extra = {"pdm": np.concatenate([feats.fit.params, feats.fit.local]),
+                     "au_features": feats.features, "au_seconds": time.perf_counter() - t0}
+        else:
+            out_pose = pose
+            lmk3d = lift_landmarks(lmk, pose, self.model, self.K)
         lids = eyelid_points(lmk)
         located = [locate_pupil(gray, off, lids[e]) for e in range(2)]
         pupils = np.stack([p for p, _ in located])
-        eye2d, eye3d, gaze = eye_geometry(lmk, lmk3d, pose.R, self.K, pupils)
+        eye2d, eye3d, gaze = eye_geometry(lmk, lmk3d, out_pose.R, self.K, pupils)
         eyes_open = all(ok for _, ok in located)
-        return FrameResult(True, conf, lmk, lmk3d, pose, eye2d, eye3d, gaze, eyes_open=eyes_open)
+        return FrameResult(True, conf, lmk, lmk3d, out_pose, eye2d, eye3d, gaze, eyes_open=eyes_open,
+                           **extra)
 
 
 def _overlap(a, b) -> float:
@@ -319,9 +360,13 @@ class EmbeddedResult:
     baseline: np.ndarray | None
     info: dict[str, Any]
     settings: TrackerSettings = TrackerSettings()
+    au_source: str = "geometric"    # geometric | openface (OpenFace's appearance models)
 
     def own_baseline(self) -> np.ndarray | None:
-        """This clip's baseline over its own tracked frames (see ``aus.baseline``)."""
+        """This clip's baseline over its own tracked frames (see ``aus.baseline``); None for
+        OpenFace's AUs, which need none."""
+        if self.au_source != "geometric":
+            return None
         return aus.baseline(self.au_raw, np.flatnonzero(self.track.success),
                             self.settings.baseline_percentile)
 
@@ -343,12 +388,13 @@ def track_frames(frames: Iterable[tuple[int, np.ndarray]], fps: float,
     """Track ``(index, frame BGR)`` pairs (a stream) into an :class:`EmbeddedResult`."""
     tracker: FaceTracker | None = None
     results: list[FrameResult] = []
+    models = au_models_for(settings)
     t0 = time.perf_counter()
     size = (0, 0)
     for _, frame in frames:
         if tracker is None:
             size = (frame.shape[1], frame.shape[0])
-            tracker = FaceTracker(size[0], size[1], settings)
+            tracker = FaceTracker(size[0], size[1], settings, models)
         results.append(tracker.step(frame))
     elapsed = time.perf_counter() - t0
     n = len(results)
@@ -372,19 +418,36 @@ def track_frames(frames: Iterable[tuple[int, np.ndarray]], fps: float,
     gaze[closed] = 0.0    # gaze invalid on closed eyes (features.tracks.frames.gaze_valid)
     pose_T, pose_R = np.zeros((n, 3)), np.zeros((n, 3))
     Rm = np.tile(np.eye(3), (n, 1, 1))
-    pdm = np.zeros((n, 40))
+    pdm_cols = np.zeros((n, 40))
     K = tracker.K
     for i, r in enumerate(results):
         if r.success:
             pose_T[i], pose_R[i], Rm[i] = r.pose.tvec, r.pose.euler, r.pose.R
-            pdm[i, :6] = pdm_rigid(r.pose, K)
-    head = to_head_frame(lmk3d, Rm, pose_T)
-    measures = aus.measurements(head)
-    measures[succ] = aus.smooth3(measures[succ])
-    measures = aus.decorrelate_pose(measures, pose_R, succ)
-    au_raw = aus.au_values(measures)
-    base = aus.baseline(au_raw, np.flatnonzero(succ), settings.baseline_percentile)
-    au_r, au_c = aus.estimate_aus(au_raw, succ, base, settings.au_unfollowed == "zero")
+            pdm_cols[i, :6] = pdm_rigid(r.pose, K)
+    if models is not None:
+        feats = np.zeros((n, openface_aus.feature_size(models)), np.float32)
+        for i, r in enumerate(results):
+            if r.success:
+                feats[i], pdm_cols[i] = r.au_features, r.pdm
+        t_au = time.perf_counter()
+        au_r, au_c = openface_aus.predict(models, feats, succ)
+        au_seconds = sum(r.au_seconds for r in results) + time.perf_counter() - t_au
+        au_raw, base = np.zeros((n, len(aus.AU_RULES))), None
+        source = models.describe()
+        note = (f"embedded tracker (dlib landmarks; OpenFace 2.2 PDM, pose and {models.model_set} "
+                "AU models)")
+    else:
+        pdm_cols[:, 6:] = 0.0
+        head = to_head_frame(lmk3d, Rm, pose_T)
+        measures = aus.measurements(head)
+        measures[succ] = aus.smooth3(measures[succ])
+        measures = aus.decorrelate_pose(measures, pose_R, succ)
+        au_raw = aus.au_values(measures)
+        base = aus.baseline(au_raw, np.flatnonzero(succ), settings.baseline_percentile)
+        au_r, au_c = aus.estimate_aus(au_raw, succ, base, settings.au_unfollowed == "zero")
+        au_seconds = 0.0
+        source = "geometric proxies from the 68 landmarks (no OpenFace models found)"
+        note = "embedded tracker (dlib + 3D mean face); p_0..p_33 = 0 (no PDM fitted)"
     angles = gaze_angles(gaze[:, 0], gaze[:, 1])
     angles[~succ | closed] = 0.0
     frame_no = np.arange(1, n + 1)
@@ -392,9 +455,8 @@ def track_frames(frames: Iterable[tuple[int, np.ndarray]], fps: float,
         path=str(path), frame=frame_no, timestamp=(frame_no - 1) / fps, confidence=conf,
         success=succ, gaze_0=gaze[:, 0], gaze_1=gaze[:, 1], gaze_angle=angles,
         eye_lmk_2d=eye2d, eye_lmk_3d=eye3d, pose_T=pose_T, pose_R=pose_R, lmk_2d=lmk2d,
-        lmk_3d=lmk3d, pdm=pdm, au_r=au_r, au_c=au_c, blocks=tuple(DATA_BLOCKS),
-        variant="openface2", face_id=np.zeros(n, dtype=np.int64),
-        notes=("embedded tracker (dlib + 3D mean face); p_0..p_33 = 0 (no PDM fitted)",))
+        lmk_3d=lmk3d, pdm=pdm_cols, au_r=au_r, au_c=au_c, blocks=tuple(DATA_BLOCKS),
+        variant="openface2", face_id=np.zeros(n, dtype=np.int64), notes=(note,))
     switch = np.array([r.switch for r in results], dtype=bool)
     low = np.array([r.low for r in results], dtype=bool)
     info = {"frames": n, "tracked": int(succ.sum()), "detections": tracker.detections,
@@ -402,11 +464,16 @@ def track_frames(frames: Iterable[tuple[int, np.ndarray]], fps: float,
             "low_confidence_fraction": float(low.mean()),
             "low_confidence_runs": _runs(low),
             "person_switches": len(_runs(switch)), "other_person_runs": _runs(switch),
-            "closed_eye_frames": int(closed.sum()),
+            "closed_eye_frames": int(closed.sum()), "au_source": source, "au_seconds": au_seconds,
             "au_baseline": (f"fallback: {settings.baseline_percentile:g}th percentile per AU over "
                             f"this clip's {int(succ.sum())} tracked frames"
                             if base is not None else "none (no tracked frame)")}
-    return EmbeddedResult(track, au_raw, base, info, settings)
+    if models is not None:
+        info["au_baseline"] = ("none needed: OpenFace's dynamic models subtract the video's own "
+                               "running median and neutral offset" if models.model_set == "dynamic"
+                               else "none: OpenFace's static models score each frame alone")
+    return EmbeddedResult(track, au_raw, base, info, settings,
+                          "openface" if models is not None else "geometric")
 
 
 def track_video(path: str | Path, fps: float, settings: TrackerSettings = TrackerSettings()) -> EmbeddedResult:
@@ -417,6 +484,8 @@ def track_video(path: str | Path, fps: float, settings: TrackerSettings = Tracke
 def rebase_aus(result: EmbeddedResult, base: np.ndarray | None, source: str = "") -> None:
     """Recompute ``result.track``'s AUs against another ``base`` (in place), e.g. the actor's
     neutral clip's :meth:`EmbeddedResult.own_baseline`; ``source`` describes it for the report."""
+    if result.au_source != "geometric":
+        return                       # OpenFace's AUs are calibrated per video by their models
     t = result.track
     t.au_r, t.au_c = aus.estimate_aus(result.au_raw, t.success, base,
                                       result.settings.au_unfollowed == "zero")
@@ -429,9 +498,11 @@ def report(result: EmbeddedResult) -> dict[str, Any]:
     """The CSV's companion report (JSON-able): baseline, confidence, person switches, AUs the
     landmarks cannot follow or that are not validated against OpenFace."""
     info = result.info
+    geometric = result.au_source == "geometric"
     return {
         "video": Path(result.track.path).name, "frames": info["frames"],
         "tracked": info["tracked"],
+        "au_source": info.get("au_source", ""),
         "au_baseline": info.get("au_baseline", ""),
         "low_confidence_fraction": round(info.get("low_confidence_fraction", 0.0), 4),
         "low_confidence_frames": [list(r) for r in info.get("low_confidence_runs", [])],
@@ -440,7 +511,9 @@ def report(result: EmbeddedResult) -> dict[str, Any]:
         "closed_eye_frames_gaze_invalid": info.get("closed_eye_frames", 0),
         "aus_not_followed": {f"AU{a}": ("written as 0" if result.settings.au_unfollowed == "zero"
                                         else "written, geometric proxy only")
-                             for a in aus.UNFOLLOWED},
-        "aus_not_validated": [f"AU{a}" for a in aus.UNVALIDATED],
-        "notes": "geometric AU proxies (features/tracker/aus.py); frame ranges are 0-based",
+                             for a in aus.UNFOLLOWED} if geometric else {},
+        "aus_not_validated": [f"AU{a}" for a in aus.UNVALIDATED] if geometric else [],
+        "notes": ("geometric AU proxies (features/tracker/aus.py)" if geometric else
+                  "OpenFace 2.2's appearance AU models (features/tracker/openface_aus.py)")
+                 + "; frame ranges are 0-based",
     }

@@ -158,6 +158,8 @@ def rebase_on_neutral(res: JobResult, ref: JobResult | None, ref_id: str) -> Non
     """Re-base ``res``'s AUs on the neutral clip ``ref`` (its own tracked frames' baseline); when
     there is no usable reference the clip keeps its own fallback baseline, as its report says."""
     out = res.embedded
+    if out.au_source != "geometric":
+        return                       # OpenFace's AUs need no neutral clip (report says why)
     if ref is None or ref.embedded is None or ref is res:
         if ref is not None and ref is res:
             out.info["au_baseline"] = "neutral clip itself: " + out.info.get("au_baseline", "")
@@ -178,6 +180,8 @@ def own_baseline_chosen(res: JobResult) -> None:
     """Note that the clip's own baseline was chosen (``track.au_baseline: video``), not a
     fallback."""
     info = res.embedded.info
+    if res.embedded.au_source != "geometric":
+        return
     info["au_baseline"] = info.get("au_baseline", "").replace(
         "fallback: ", "this clip (track.au_baseline: video): ", 1)
 
@@ -188,8 +192,8 @@ def embedded_report_rows(result: EmbeddedResult) -> list[tuple[str, str, bool]]:
     info = result.info
     low = info.get("low_confidence_fraction", 0.0)
     rows = [(f"AU baseline: {info.get('au_baseline', '')}; {low:.1%} of frames below "
-             f"track.min_confidence; {info.get('person_switches', 0)} person switch(es)",
-             "noted", False)]
+             f"track.min_confidence; {info.get('person_switches', 0)} person switch(es); AUs from "
+             f"{info.get('au_source', '')}", "noted", False)]
     if low > 0:
         runs = ", ".join(f"{a}-{b}" for a, b in info.get("low_confidence_runs", [])[:10])
         rows.append((f"{low:.1%} of frames below track.min_confidence (frames {runs})",
