@@ -11,7 +11,8 @@ atomically. Backends:
   ``neutral_ref``), so an expression held through a whole clip still shows; clips without a
   tracked neutral reference, and ``au_baseline: video``, use a low percentile per AU of their
   own frames; the problems report says which baseline each clip got.
-* ``openface``: a real ``FeatureExtraction`` binary (``track.openface_bin``).
+* ``openface``: a real ``FeatureExtraction`` binary (``track.openface_bin``, a path or a command
+  prefix, with ``track.openface_args``).
 * ``precomputed``: CSVs under ``track.precomputed_dir`` (any depth), matched by video id.
 
 CSVs are written into a temporary folder beside the output and moved into place when every video
@@ -34,7 +35,7 @@ from features.core.parallel import compute_settings, map_progress
 from features.core.paths import actor_dir, openface_actor_dir, problems_csv
 from features.core.problems import ProblemLog
 from features.tracker import jobs
-from features.tracker.embedded import TrackerSettings
+from features.tracker.embedded import TrackerSettings, au_models_for
 from features.tracker.external import find_openface, index_csvs
 
 
@@ -63,13 +64,15 @@ def track_actor(actor: int, params: dict[str, Any], manifest_path: Path | None =
     try:
         if backend == "embedded":
             settings = TrackerSettings.from_params(track)
+            au_models_for(settings)        # a named model folder without models fails here, once
             single = compute["jobs"] > 1
             for it in items:
                 it["single_thread_decode"] = single
             fn = functools.partial(jobs.embedded_job, settings=settings)
         elif backend == "openface":
-            binary = find_openface(str(track.get("openface_bin", "FeatureExtraction")))
-            fn = functools.partial(jobs.openface_job, binary=binary, out_dir=str(tmp))
+            binary = find_openface(track.get("openface_bin", "FeatureExtraction"))
+            fn = functools.partial(jobs.openface_job, binary=binary, out_dir=str(tmp),
+                                   extra_args=[str(a) for a in track.get("openface_args") or []])
         else:
             index = index_csvs(track.get("precomputed_dir", ""))
             for it in items:

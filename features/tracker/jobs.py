@@ -73,12 +73,14 @@ def embedded_job(item: dict[str, Any], settings: TrackerSettings) -> JobResult:
     return res
 
 
-def openface_job(item: dict[str, Any], binary: str, out_dir: str) -> JobResult:
-    """Run FeatureExtraction on one video and leave its normalised CSV in ``out_dir``."""
+def openface_job(item: dict[str, Any], binary: list[str], out_dir: str,
+                 extra_args: list[str] | None = None) -> JobResult:
+    """Run FeatureExtraction (command prefix ``binary`` + ``extra_args``) on one video and leave
+    its normalised CSV in ``out_dir``."""
     res = JobResult(item["video_id"], item["path"])
     out_csv = Path(out_dir) / f"{item['video_id']}.csv"
     try:
-        track = run_openface(binary, item["path"], out_csv)
+        track = run_openface(binary, item["path"], out_csv, extra_args=extra_args)
     except OpenFaceBinaryError as exc:
         res.problems.append((str(exc), "skipped", True))
         return res
