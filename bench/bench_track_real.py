@@ -24,9 +24,18 @@ repository; see its README) and prints, per clip:
   on each;
 * frames per CPU second (decode + track + AUs; one thread) for every clip.
 
-Targets (issue 11) are printed with each figure as met / NOT met.
+* OpenFace's own models (issue 23) next to the geometric fallback, on every shared clip: per-AU
+  r and MAD, presence F1 and pose r / bias against the published OpenFace CSV of ``default.wmv``
+  (static models, as that reference used) and against the CSVs of a real FeatureExtraction build
+  (``openface-2.0.6-clnf/``: ``default.au_static.csv`` static, the other three dynamic; frames
+  both tracked), and the milliseconds per frame of the PDM fit and of the AU step (alignment,
+  FHOG, linear models; one core). ``--openface-bin`` (a built FeatureExtraction) adds clips that
+  have no shipped reference (``--extra-clips``, e.g. demo-corpus videos): the binary is run on
+  them with the CLNF landmark model and the static / dynamic model sets.
 
-    python bench/bench_track_real.py [--shared ../shared]
+Targets (issues 11 and 23) are printed with each figure as met / NOT met.
+
+    python bench/bench_track_real.py [--shared ../shared] [--openface-bin BIN --extra-clips V ...]
 """
 
 from __future__ import annotations
@@ -37,7 +46,10 @@ os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")
 
 import argparse  # noqa: E402
 import resource  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
@@ -46,8 +58,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.media.video import probe_media  # noqa: E402
-from features.tracker import aus  # noqa: E402
+from features.media.video import iter_frames, probe_media  # noqa: E402
+from features.tracker import aus, openface_aus, openface_models, pdm  # noqa: E402
 from features.tracker.embedded import TrackerSettings, track_video  # noqa: E402
 from features.tracker.models import camera_matrix, mean_face_3d  # noqa: E402
 from features.tracker.pose import (  # noqa: E402
@@ -219,21 +231,158 @@ def single(data: Path, settings: TrackerSettings) -> None:
     print(f"target AU12 present on the smiling frames: {ok(t.au_c[20:69, jc].mean() >= 0.9)}")
 
 
+def compare(t, of, label: str) -> dict[str, float]:
+    """Per-AU r / MAD / presence F1 and rotation r / bias of track ``t`` against reference ``of``
+    on the frames both tracked; printed as one block, returned as a summary."""
+    both = t.success.astype(bool) & of.success.astype(bool)
+    out: dict[str, float] = {"frames": int(both.sum())}
+    rs = []
+    cells = []
+    for j, au in enumerate(AU_R):
+        a, b = t.au_r[both, j], of.au_r[both, j]
+        r = corr(a, b)
+        rs.append(r)
+        cells.append(f"AU{au} {r:5.2f} {np.mean(np.abs(a - b)):4.2f}")
+    f1s = [f1(t.au_c[both, k] > 0.5, of.au_c[both, k] > 0.5) for k in range(len(AU_C))]
+    rot = []
+    for k in range(3):
+        a, b = np.degrees(t.pose_R[both, k]), np.degrees(of.pose_R[both, k])
+        rot.append((corr(a, b), float(np.mean(a - b))))
+    out["median_r"] = float(np.nanmedian(rs))
+    out["r"] = rs
+    out["rot"] = rot
+    print(f"  {label}: {int(both.sum())} frames both tracked; median AU r {out['median_r']:.3f}; "
+          f"presence F1 mean {np.nanmean(f1s):.2f}; Rx/Ry/Rz r {rot[0][0]:.3f}/{rot[1][0]:.3f}/"
+          f"{rot[2][0]:.3f} bias {rot[0][1]:+.2f}/{rot[1][1]:+.2f}/{rot[2][1]:+.2f} deg")
+    for i in range(0, len(cells), 6):
+        print("    " + " | ".join(cells[i:i + 6]))
+    return out
+
+
+def au_step_timing(path: Path, lmk2d: np.ndarray, success: np.ndarray,
+                   models: openface_models.OpenFaceModels) -> tuple[float, float, float]:
+    """ms per tracked frame (one core) of the PDM fit, of the AU features (alignment + FHOG +
+    geometry) and of the per-video prediction, re-run on the tracked landmarks."""
+    t_fit = t_feat = 0.0
+    feats = np.zeros((len(success), openface_aus.feature_size(models)), np.float32)
+    for i, (_, frame) in enumerate(iter_frames(path)):
+        if i >= len(success) or not success[i]:
+            continue
+        c0 = time.perf_counter()
+        fit = pdm.fit(models.pdm, lmk2d[i])
+        c1 = time.perf_counter()
+        face = openface_aus.align_face(frame, lmk2d[i], fit.params, models)
+        nonrigid = (models.pdm.modes @ fit.local).T.ravel()
+        feats[i] = np.concatenate([openface_aus.fhog_vector(face), nonrigid, fit.local])
+        c2 = time.perf_counter()
+        t_fit, t_feat = t_fit + c1 - c0, t_feat + c2 - c1
+    c0 = time.perf_counter()
+    openface_aus.predict(models, feats, success)
+    t_pred = time.perf_counter() - c0
+    n = max(int(success.sum()), 1)
+    return 1000 * t_fit / n, 1000 * t_feat / n, 1000 * t_pred / n
+
+
+def run_openface_build(binary: str, clip: Path, static: bool) -> Path:
+    """A real FeatureExtraction (CLNF landmarks) on ``clip``; the CSV it writes."""
+    out = Path(tempfile.mkdtemp(prefix="of-bench-"))
+    cmd = [binary, "-f", str(clip), "-out_dir", str(out), "-2Dfp", "-3Dfp", "-pdmparams", "-pose",
+           "-aus", "-mloc", "model/main_clnf_general.txt"] + (["-au_static"] if static else [])
+    subprocess.run(cmd, check=True, capture_output=True)
+    return out / f"{clip.stem}.csv"
+
+
+def openface_models_section(data: Path, au_dir: Path, extra: list[Path], binary: str) -> None:
+    """OpenFace's models against the geometric fallback on every shared clip (module docstring)."""
+    build = data / "openface-2.0.6-clnf"
+    geometric = TrackerSettings(openface_models="none")
+    sets = {m: TrackerSettings(openface_models=str(au_dir), au_models=m) for m in ("static", "dynamic")}
+    print(f"\n== OpenFace's own models ({au_dir}) next to the geometric fallback")
+    refs = [("default.wmv", "default.openface.csv", "static", "published OpenFace output")]
+    refs += [("default.wmv", "openface-2.0.6-clnf/default.au_static.csv", "static", "build, -au_static"),
+             ("default.wmv", "openface-2.0.6-clnf/default.csv", "dynamic", "build, dynamic"),
+             ("single_face.mp4", "openface-2.0.6-clnf/single_face.csv", "dynamic", "build, dynamic"),
+             ("WolfgangLanger_Pexels.mp4", "openface-2.0.6-clnf/WolfgangLanger_Pexels.csv", "dynamic",
+              "build, dynamic")]
+    if binary:
+        for clip in extra:
+            for m in ("static", "dynamic"):
+                refs.append((str(clip), str(run_openface_build(binary, clip, m == "static")), m,
+                             f"build run now, {m}"))
+    cache: dict[tuple[str, str], object] = {}
+    build_medians = []
+    default_pub = {}
+    for clip, ref, model_set, what in refs:
+        path = Path(clip) if Path(clip).is_absolute() else data / clip
+        ref_path = Path(ref) if Path(ref).is_absolute() else data / ref
+        if not ref_path.exists():
+            print(f"  {ref_path}: missing, skipped")
+            continue
+        of = read_openface(ref_path)
+        print(f"\n-- {path.name} against {ref_path.name} ({what})")
+        for label, st in (("OpenFace models, " + model_set, sets[model_set]), ("geometric fallback", geometric)):
+            key = (str(path), label)
+            if key not in cache:
+                cache[key] = track_video(path, probe_media(path).fps, st)
+            res = cache[key]
+            if res.track.n != of.n:
+                print(f"  {label}: {res.track.n} rows vs the reference's {of.n}: skipped")
+                continue
+            summary = compare(res.track, of, label)
+            if label.startswith("OpenFace") and ref_path.parent.name == build.name:
+                build_medians.append(summary["median_r"])
+            if ref_path.name == "default.openface.csv":
+                default_pub[label] = summary
+    pub = default_pub.get("OpenFace models, static")
+    if pub:
+        varying = [j for j in range(17) if read_openface(data / "default.openface.csv").au_r[:, j].std() > 0.1]
+        good = [AU_R[j] for j in varying if pub["r"][j] >= 0.5]
+        must = all(pub["r"][AU_R.index(a)] >= 0.5 for a in MUST)
+        rot_ok = all(r >= 0.95 and abs(b) <= 2.0 for r, b in pub["rot"])
+        print(f"\ntarget default.wmv vs the published CSV (static): AU r >= 0.5 for >= 12 of the "
+              f"{len(varying)} AUs that vary: {len(good)} of {len(varying)}: {ok(len(good) >= 12)}; incl. "
+              f"AU{', AU'.join(MUST)}: {ok(must)}; rotations r >= 0.95, |bias| <= 2 deg: {ok(rot_ok)}")
+    if build_medians:
+        med = float(np.median(build_medians))
+        print(f"target median per-AU r >= 0.9 against the build's CSVs: per clip "
+              f"{', '.join(f'{m:.3f}' for m in build_medians)}; median {med:.3f}: {ok(med >= 0.9)}")
+    res = cache.get((str(data / "default.wmv"), "OpenFace models, static"))
+    if res is not None:
+        models = openface_models.load(au_dir, "static")
+        fit_ms, feat_ms, pred_ms = au_step_timing(data / "default.wmv", res.track.lmk_2d,
+                                                  res.track.success.astype(bool), models)
+        au_ms = feat_ms + pred_ms
+        print(f"ms per frame at 640x480 on one core: PDM fit {fit_ms:.2f} (pose and shape), AU step "
+              f"{au_ms:.2f} (alignment + FHOG + geometry {feat_ms:.2f}, linear models and "
+              f"post-processing {pred_ms:.2f}); target AU step <= 3 ms: {ok(au_ms <= 3.0)}; "
+              f"with the PDM fit {fit_ms + au_ms:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    parser.add_argument("--openface-bin", default="", help="a built FeatureExtraction, for --extra-clips")
+    parser.add_argument("--extra-clips", nargs="*", default=[], help="clips without a shipped reference")
+    parser.add_argument("--only-openface", action="store_true", help="only the OpenFace-models section")
     args = parser.parse_args()
     data = Path(args.shared) / "data" / "real-faces"
     if not data.is_dir():
         print(f"{data}: shared reference clips not found", file=sys.stderr)
         return 2
     cv2.setNumThreads(1)
-    settings = TrackerSettings()
+    settings = TrackerSettings(openface_models="none")     # the geometric tracker's own figures
     # load the models before timing
     track_video(data / "single_face.mp4", 30.0, settings)
-    default_clip(data, settings)
-    wolfgang(data, settings)
-    single(data, settings)
+    if not args.only_openface:
+        default_clip(data, settings)
+        wolfgang(data, settings)
+        single(data, settings)
+    au_dir = Path(args.shared) / "third_party" / "openface"
+    if openface_models.au_predictors_dir(au_dir) is not None:
+        openface_models_section(data, openface_models.locate(str(au_dir)),
+                                [Path(c) for c in args.extra_clips], args.openface_bin)
+    else:
+        print(f"\n{au_dir}: no OpenFace models, the OpenFace-models section is skipped")
     return 0
 
 

@@ -7,11 +7,16 @@ ships them. A user points ``track.openface_models`` at one of
 * an OpenFace installation or build folder, or the ``FeatureExtraction`` binary itself
   (``AU_predictors/`` beside the binary, as OpenFace's build copies it),
 * a flat folder holding ``AU_predictors/`` (what ``python -m features.tracker.fetch_openface``
-  writes);
+  writes), or ``AU_predictors/`` itself;
 
 left empty, the ``OPENFACE_MODELS_DIR`` environment variable is used, then the per-user folder that
 OpenFace's model downloaders use, ``~/.local/share/OpenFaceModels/2.2.0/``. Without any of them the
-embedded tracker keeps its geometric AUs (:func:`locate` returns ``None``; its report says so).
+embedded tracker keeps its geometric AUs (:func:`locate` returns ``None``; its report says so);
+``track.openface_models: none`` asks for the geometric AUs even where models are installed.
+
+The default locations are outside the DVC pipeline's view: a run's track report names the folder
+its AUs came from, and setting ``track.openface_models`` explicitly makes it a parameter that
+``dvc repro`` follows.
 
 What is read (all from ``AU_predictors/``, following OpenFace's own index files):
 
@@ -48,7 +53,7 @@ ENV_VAR = "OPENFACE_MODELS_DIR"
 USER_DIR = Path("~/.local/share/OpenFaceModels/2.2.0")
 INDEX = {"dynamic": "main_dynamic_svms.txt", "static": "main_static_svms.txt"}
 # where AU_predictors/ sits below each kind of folder a user may give
-_LAYOUTS = ("AU_predictors", "lib/local/FaceAnalyser/AU_predictors", "share/OpenFace/AU_predictors",
+_LAYOUTS = (".", "AU_predictors", "lib/local/FaceAnalyser/AU_predictors", "share/OpenFace/AU_predictors",
             "bin/AU_predictors")
 KINDS = {0: ("svr", False), 1: ("svr", True), 4: ("svm", False), 5: ("svm", True)}
 
@@ -127,7 +132,7 @@ def au_predictors_dir(folder: Path) -> Path | None:
     """``AU_predictors/`` below an OpenFace source tree, installation, binary or flat folder."""
     base = folder.parent if folder.is_file() else folder
     for rel in _LAYOUTS:
-        d = base / rel
+        d = base if rel == "." else base / rel
         if (d / INDEX["dynamic"]).exists() or (d / INDEX["static"]).exists():
             return d
     return None
@@ -139,6 +144,8 @@ def locate(setting: str = "") -> Path | None:
     An explicit ``setting`` or ``$OPENFACE_MODELS_DIR`` that holds no models is an error (the user
     asked for them); the default per-user folder may simply be absent.
     """
+    if setting.strip().lower() == "none":
+        return None
     for folder, source in candidates(setting):
         found = au_predictors_dir(folder)
         if found is not None:
