@@ -141,52 +141,58 @@ def _centre(bins: np.ndarray, n_bins: int, lo: float, hi: float) -> np.ndarray:
     return lo + bins * width + 0.5 * width
 
 
-def running_medians(features: np.ndarray, success: np.ndarray, n_hog: int) -> tuple[np.ndarray, np.ndarray]:
-    """OpenFace's person-specific feature medians: ``(final (d,), per_frame (n, d) or empty)``.
+def running_medians(features: np.ndarray, success: np.ndarray, n_hog: int,
+                    max_init: int = MAX_INIT_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """OpenFace's person-specific feature medians: ``(final (d,), late (k, d))``.
 
     The median is updated at every second frame (frames 1, 3, 5... counted from 1) that is tracked.
-    ``final`` is the median after the last frame; ``per_frame`` (only computed when more than
-    :data:`MAX_INIT_FRAMES` frames are tracked) the running median at each frame.
+    ``final`` is the median after the last frame (what the first ``max_init`` tracked frames are
+    scored with); ``late`` the running median at each tracked frame after those (``k`` = tracked
+    frames beyond ``max_init``, usually 0), as OpenFace scores them.
     """
     n, d = features.shape
-    upd = np.flatnonzero(success & (np.arange(n) % 2 == 0))
+    odd_call = np.arange(n) % 2 == 0
+    upd = np.flatnonzero(success & odd_call)
     spans = [(slice(0, n_hog), HOG_BINS, HOG_RANGE), (slice(n_hog, d), GEOM_BINS, GEOM_RANGE)]
     final = np.zeros(d)
     if len(upd) == 1:
         # OpenFace keeps the raw descriptor of the latest call while one frame has been counted
-        last = (np.arange(n) % 2 == 0).nonzero()[0][-1]
-        final = features[last].astype(np.float64)
+        final = features[np.flatnonzero(odd_call)[-1]].astype(np.float64)
     elif len(upd) > 1:
         k = (len(upd) + 1) // 2 - 1
         for sl, nb, (lo, hi) in spans:
             b = _bins(features[upd, sl].astype(np.float64), nb, lo, hi)
             final[sl] = _centre(np.partition(b, k, axis=0)[k], nb, lo, hi)
     final[:n_hog] = np.maximum(final[:n_hog], 0.0)
-    per_frame = np.empty((0, d))
-    if int(success.sum()) > MAX_INIT_FRAMES:
-        per_frame = np.zeros((n, d))
+    rows = np.flatnonzero(success)
+    late_rows = rows[max_init:]
+    late = np.zeros((len(late_rows), d))
+    if len(late_rows):
         for sl, nb, (lo, hi) in spans:
             cum = np.zeros((sl.stop - sl.start, nb), np.int32)     # cumulative histogram
             cols = np.arange(nb)
-            count, med = 0, np.zeros(sl.stop - sl.start)
-            upd_set = set(upd.tolist())
-            for i in range(n):
-                if i in upd_set:
-                    b = _bins(features[i, sl].astype(np.float64), nb, lo, hi)
-                    cum += cols[None, :] >= b[:, None]
-                    count += 1
+            count, med, j = 0, np.zeros(sl.stop - sl.start), 0
+            for i in range(late_rows[-1] + 1):
+                if odd_call[i]:
+                    if success[i]:
+                        b = _bins(features[i, sl].astype(np.float64), nb, lo, hi)
+                        cum += cols[None, :] >= b[:, None]
+                        count += 1
                     if count == 1:
                         med = features[i, sl].astype(np.float64)
-                    else:
+                    elif count > 1:
                         med = _centre(np.argmax(cum >= (count + 1) // 2, axis=1), nb, lo, hi)
-                per_frame[i, sl] = med
-        per_frame[:, :n_hog] = np.maximum(per_frame[:, :n_hog], 0.0)
-    return final, per_frame
+                if j < len(late_rows) and late_rows[j] == i:
+                    late[j, sl] = med
+                    j += 1
+        late[:, :n_hog] = np.maximum(late[:, :n_hog], 0.0)
+    return final, late
 
 
 def _scores(models: tuple[AUModel, ...], features: np.ndarray, median: np.ndarray,
-            per_frame: np.ndarray, success: np.ndarray) -> np.ndarray:
-    """Raw linear scores ``(n, len(models))`` on tracked frames (0 elsewhere)."""
+            late: np.ndarray, success: np.ndarray) -> np.ndarray:
+    """Raw linear scores ``(n, len(models))`` on tracked frames (0 elsewhere); tracked frames after
+    the first ``len(rows) - len(late)`` use their running median ``late``."""
     n = features.shape[0]
     out = np.zeros((n, len(models)))
     if not models:
@@ -200,9 +206,8 @@ def _scores(models: tuple[AUModel, ...], features: np.ndarray, median: np.ndarra
     # static: (x - means) @ W + b; dynamic: (x - means - median) @ W + b
     base = x @ W - np.einsum("md,dm->m", means, W) + b
     med = np.tile(median, (len(rows), 1))
-    if per_frame.size:
-        late = np.arange(len(rows)) >= MAX_INIT_FRAMES
-        med[late] = per_frame[rows[late]]
+    if len(late):
+        med[len(rows) - len(late):] = late
     base[:, dyn] -= med @ W[:, dyn]
     out[rows] = base
     return out
@@ -224,9 +229,9 @@ def predict(models: OpenFaceModels, features: np.ndarray, success: np.ndarray) -
     from per-frame ``features (n, 4702)`` (zeros where untracked) and ``success (n,)``."""
     success = np.asarray(success, dtype=bool)
     n_hog = features.shape[1] - 3 * models.pdm.mean.shape[0] - models.pdm.n_modes
-    median, per_frame = running_medians(features, success, n_hog)
-    reg = _scores(models.regressors, features, median, per_frame, success)
-    cls = _scores(models.classifiers, features, median, per_frame, success)
+    median, late = running_medians(features, success, n_hog)
+    reg = _scores(models.regressors, features, median, late, success)
+    cls = _scores(models.classifiers, features, median, late, success)
     for j, m in enumerate(models.regressors):        # per-video neutral offset (dynamic models)
         good = np.sort(reg[success, j])
         if models.model_set == "dynamic" and m.dynamic and m.cutoff != -1 and len(good):

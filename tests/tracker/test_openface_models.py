@@ -247,3 +247,28 @@ def test_fetch_command_against_a_loopback_server(tmp_path, capsys):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_running_medians_follow_openfaces_histogram_rule():
+    """Medians of the binned values of every second tracked frame; after ``max_init`` tracked
+    frames, the running median at each frame (compared with a direct computation)."""
+    rng = np.random.default_rng(3)
+    n, n_hog = 41, 6
+    feats = np.concatenate([rng.uniform(0, 0.5, (n, n_hog)), rng.normal(0, 20, (n, 3))], 1)
+    success = rng.random(n) > 0.2
+    final, late = openface_aus.running_medians(feats, success, n_hog, max_init=10)
+
+    def direct(upto: int) -> np.ndarray:
+        upd = [i for i in range(upto + 1) if i % 2 == 0 and success[i]]
+        out = np.zeros(feats.shape[1])
+        for sl, nb, (lo, hi) in ((slice(0, n_hog), 1000, (-0.005, 1.0)), (slice(n_hog, None), 10000, (-60.0, 60.0))):
+            b = np.clip((feats[upd, sl] - lo) * nb / (hi - lo), 0, nb - 1).astype(int)
+            k = (len(upd) + 1) // 2 - 1
+            out[sl] = lo + (np.sort(b, axis=0)[k] + 0.5) * (hi - lo) / nb
+        return out
+
+    assert np.allclose(final, direct(n - 1))
+    rows = np.flatnonzero(success)[10:]
+    assert late.shape == (len(rows), feats.shape[1])
+    for j, i in enumerate(rows):
+        assert np.allclose(late[j], direct(i)), i
