@@ -272,3 +272,23 @@ def test_running_medians_follow_openfaces_histogram_rule():
     assert late.shape == (len(rows), feats.shape[1])
     for j, i in enumerate(rows):
         assert np.allclose(late[j], direct(i)), i
+
+
+@needs_models
+@needs_build
+def test_static_svr_output_on_one_frame_equals_the_openface_builds_value():
+    """Frame 100 of default.wmv, on the build's own landmarks: OpenFace writes the 3-frame mean
+    of the clipped static SVR outputs (frames 99-101), to 2 decimals; the landmarks it wrote (and
+    we start from) are rounded to 0.1 px, which moves the AUs by a few hundredths."""
+    models = openface_models.load(AU_DIR, "static")
+    ref = read_openface(BUILD / "default.au_static.csv")
+    raw = []
+    for i, (_, frame) in enumerate(iter_frames(REAL / "default.wmv")):
+        if i in (98, 99, 100):
+            x = openface_aus.frame_features(frame, ref.lmk_2d[i], models).features.astype(np.float64)
+            raw.append([(x - m.means) @ m.weights + m.bias for m in models.regressors])
+        if i > 100:
+            break
+    ours = np.clip(np.array(raw), 0, 5).mean(axis=0)
+    assert np.abs(ours - ref.au_r[99]).max() < 0.1
+    assert np.abs(ours - ref.au_r[99]).mean() < 0.02
