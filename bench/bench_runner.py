@@ -98,12 +98,14 @@ def copy_sources(src: Path, dest: Path) -> None:
 
 def set_params(root: Path, size: str, actors: list[str], jobs: int) -> None:
     import yaml
+
+    from features.core.config import dump_params
     path = root / "params.yaml"
     p = yaml.safe_load(path.read_text())
     p["demo"].update(size=size, jobs=max(1, jobs))
     p["dataset"]["actors"] = actors
     p["compute"]["jobs"] = jobs
-    path.write_text(yaml.safe_dump(p, sort_keys=False))
+    path.write_text(dump_params(p))
 
 
 def sh(cmd: list[str], cwd: Path, log: Path) -> None:

@@ -26,6 +26,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from conftest import make_clip  # noqa: E402
 from test_kpd_stages import ACTOR, build_actor  # noqa: E402
 
+from features.core.config import dump_params  # noqa: E402
 from features.core.paths import feature_file  # noqa: E402
 from features.core.store import list_ids  # noqa: E402
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - t0:.1f} s")
         params = yaml.safe_load((root / "params.yaml").read_text())
         params["compute"]["jobs"] = args.jobs
-        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        (root / "params.yaml").write_text(dump_params(params))
         cwd = os.getcwd()
         os.chdir(root)
         try:

@@ -9,11 +9,12 @@ rm -rf "$dest"; mkdir -p "$dest"
 cd "$dest"
 python - <<'PY'
 import yaml
+from features.core.config import dump_params
 p = yaml.safe_load(open("params.yaml"))
 p["demo"].update(size="tiny", width=320, height=180, jobs=1)
 p["dataset"]["actors"] = ["01", "02", "03", "04"]
 p["compute"]["jobs"] = 1
-open("params.yaml", "w").write(yaml.safe_dump(p, sort_keys=False))
+open("params.yaml", "w").write(dump_params(p))
 PY
 export OMP_NUM_THREADS=1
 if [ -n "$demo" ]; then mkdir -p data; cp -r "$demo" data/demo; else python -m stages.demo; fi

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from features.core.config import dump_params
 from features.media.video import ffmpeg_exe
 
 
@@ -77,17 +78,9 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
     return proc
 
 
-class QuotingDumper(yaml.SafeDumper):
-    """Quotes digit strings such as actor '08': unquoted, DVC's YAML 1.2 reader sees the int 8."""
-
-
-QuotingDumper.add_representer(str, lambda d, s: d.represent_scalar(
-    "tag:yaml.org,2002:str", s, style="'" if s.isdigit() else None))
-
-
 def dump_yaml(obj) -> str:
-    """YAML text that DVC reads back with the same types."""
-    return yaml.dump(obj, Dumper=QuotingDumper, sort_keys=False)
+    """YAML text that DVC reads back with the same types (``features.core.config.dump_params``)."""
+    return dump_params(obj)
 
 
 def set_params(repo: Path, updates: dict) -> None:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from features.core.config import dump_params
 from features.core.problems import ProblemLog, StageFailure, read_problems
 from features.ingest import build_manifest, safe_member_path
 from tests.conftest import make_clip
@@ -116,7 +117,7 @@ def test_ingest_stage_writes_outputs(tmp_path, monkeypatch):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["dataset"].update(root=str(root), actors=["01", "02"])
     params["compute"]["jobs"] = 1
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "params.yaml").write_text(dump_params(params))
     monkeypatch.chdir(tmp_path)
     from stages import ingest
     assert ingest.main() == 0

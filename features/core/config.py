@@ -504,13 +504,91 @@ def typed(params: dict[str, Any]) -> Params:
     return build(Params, validate(params))
 
 
+def _yaml12(text: str) -> Any:
+    """``text`` read with the YAML 1.2 core schema, as DVC reads params.yaml (ruamel.yaml)."""
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def _kind(v: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "text"}.get(type(v), type(v).__name__)
+
+
+def _first_difference(a: Any, b: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    """The first ``(dotted key, YAML 1.1 value, YAML 1.2 value)`` where two loads disagree."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in a:
+            sub = f"{key}.{k}" if key else str(k)
+            if k not in b:
+                return sub, a[k], "(key read differently)"
+            found = _first_difference(a[k], b[k], sub)
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _first_difference(x, y, f"{key}[{i}]")
+            if found:
+                return found
+        return None
+    if type(a) is not type(b) or a != b:
+        return key, a, b
+    return None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file of the project's (params.yaml) as DVC reads it: YAML 1.2, plain Python types.
+
+    The project and DVC must see the same values: a scalar that YAML 1.1 (PyYAML, what a script's
+    ``yaml.safe_dump`` writes for) and YAML 1.2 (DVC) read differently, such as an unquoted ``08``
+    (text in 1.1, the number 8 in 1.2: DVC would name the stage ``audio@8``) or ``yes`` (a boolean in
+    1.1, text in 1.2), is refused with one line naming the key, both readings and the fix.
+    """
+    from ruamel.yaml.error import YAMLError as YAML12Error
+
+    path = Path(path)
+    text = path.read_text()
+    try:
+        new = _yaml12(text)
+        old = yaml.safe_load(text)
+    except (yaml.YAMLError, YAML12Error) as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    diff = _first_difference(old, new)
+    if diff:
+        key, old, val = diff
+        raise ParamsError(f"{path}: {key}: YAML 1.1 reads {old!r} ({_kind(old)}) but DVC's YAML 1.2 "
+                          f"reads {val!r} ({_kind(val)}); write it unambiguously (quote text: "
+                          f"\"{old}\"; or write the number / true / false you mean)")
+    return new
+
+
+def dump_params(params: dict[str, Any]) -> str:
+    """YAML text of ``params`` that YAML 1.1 and 1.2 read back alike (digit strings such as actor
+    ``"08"`` are quoted; PyYAML's ``safe_dump`` leaves them bare, which DVC reads as numbers)."""
+
+    class _Quoting(yaml.SafeDumper):
+        pass
+
+    def _str(d: yaml.SafeDumper, v: str) -> yaml.Node:
+        try:
+            same = isinstance(_yaml12(v), str) and _yaml12(v) == v
+        except Exception:  # noqa: BLE001 - anything ruamel cannot read bare gets quoted
+            same = False
+        quote = None if same else "'"
+        return d.represent_scalar("tag:yaml.org,2002:str", v, style=quote)
+
+    _Quoting.add_representer(str, _str)
+    return yaml.dump(params, Dumper=_Quoting, sort_keys=False)
+
+
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
-    """Load params.yaml as a nested dict, validated against the schema (ParamsError if not)."""
+    """Load params.yaml as a nested dict (:func:`read_yaml`: as DVC reads it), validated against
+    the schema (ParamsError if not)."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path}: params file not found (run stages from the repository root)")
-    with path.open() as fh:
-        params = yaml.safe_load(fh) or {}
+    params = read_yaml(path) or {}
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level")
     try:

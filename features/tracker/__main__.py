@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from features.core.config import read_yaml
 from features.core.parallel import map_progress
 from features.media.video import VideoError, probe_media
 from features.tracker.embedded import EmbeddedResult, TrackerSettings, rebase_aus, track_video
@@ -36,7 +35,7 @@ def _settings(args: argparse.Namespace) -> TrackerSettings:
     track: dict[str, Any] = {}
     params = Path(args.params) if args.params else Path("params.yaml")
     if params.exists():
-        loaded = yaml.safe_load(params.read_text()) or {}
+        loaded = read_yaml(params) or {}
         track = dict(loaded.get("track") or {})
     elif args.params:
         raise SystemExit(f"{params}: params file not found")

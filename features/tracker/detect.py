@@ -17,11 +17,12 @@ the tracker: a hand over the mouth and nose lowers it).
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import cv2
 import dlib
 import numpy as np
+
+from features.tracker.models import per_thread
 
 # dlib's detection threshold (0 = its default). Slightly below 0 finds faces that dlib's default
 # misses at small scales; false positives are rejected by the landmark/appearance checks.
@@ -45,7 +46,7 @@ class Detection:
         return self.box[2] - self.box[0]
 
 
-@functools.lru_cache(maxsize=1)
+@per_thread
 def _detector() -> dlib.fhog_object_detector:
     return dlib.get_frontal_face_detector()
 

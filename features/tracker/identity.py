@@ -11,17 +11,15 @@ they are computed on acquisitions only, never per tracked frame.
 
 from __future__ import annotations
 
-import functools
-
 import dlib
 import numpy as np
 
-from features.tracker.models import model_path
+from features.tracker.models import model_path, per_thread
 
 RECOGNITION_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 
 
-@functools.lru_cache(maxsize=1)
+@per_thread
 def _recogniser() -> dlib.face_recognition_model_v1:
     return dlib.face_recognition_model_v1(str(model_path(RECOGNITION_MODEL)))
 

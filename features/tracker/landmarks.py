@@ -15,18 +15,17 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import cv2
 import dlib
 import numpy as np
 
-from features.tracker.models import shape_predictor_path
+from features.tracker.models import per_thread, shape_predictor_path
 
 PATCH = 32  # side of the appearance patch (px)
 
 
-@functools.lru_cache(maxsize=1)
+@per_thread
 def _predictor() -> dlib.shape_predictor:
     return dlib.shape_predictor(str(shape_predictor_path()))
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,6 +30,26 @@ SHAPE_PREDICTOR_NAME = "shape_predictor_68_face_landmarks.dat"
 # reference clip (default.wmv; the issue measured 3.6-4.9 deg on other clips). Calibrated on that
 # one clip: a documented calibration, bench/bench_track_real.py shows the remaining bias.
 MODEL_PITCH_DEG = 3.6
+
+
+T = TypeVar("T")
+
+
+def per_thread(factory: Callable[[], T]) -> Callable[[], T]:
+    """Cache ``factory()`` once per thread: dlib's detector, shape predictor and face-recognition
+    network are not safe to call from several threads at once (heap corruption when predict's
+    worker threads shared them), so each thread gets its own; a single-threaded process loads
+    each model once, as before."""
+    local = threading.local()
+
+    @functools.wraps(factory)
+    def get() -> T:
+        obj = getattr(local, "obj", None)
+        if obj is None:
+            obj = local.obj = factory()
+        return obj
+
+    return get
 
 
 class TrackerModelError(RuntimeError):

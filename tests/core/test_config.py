@@ -5,6 +5,7 @@ as one line without a traceback, while other errors keep theirs."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from features.core.cli import run_stage
-from features.core.config import ParamsError, load_params, typed, validate
+from features.core.config import ParamsError, dump_params, load_params, typed, validate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,7 +66,7 @@ def test_nullable_and_numeric_fields_accept_their_types():
 
 
 def _stage(tmp_path: Path, params: dict, *args: str) -> subprocess.CompletedProcess:
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "params.yaml").write_text(dump_params(params))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -96,3 +97,49 @@ def test_other_errors_keep_their_traceback(tmp_path):
         raise ZeroDivisionError("a bug")
     with pytest.raises(ZeroDivisionError):
         run_stage(bug)
+
+
+def test_params_rewritten_by_pyyaml_safe_dump_fail_at_once_naming_the_key(tmp_path):
+    """PyYAML's ``safe_dump`` leaves actors ``08``/``09`` bare; DVC (YAML 1.2) reads the numbers 8/9
+    and would name the stages ``audio@8``: refused before any stage runs, in one line."""
+    params = load_params(REPO / "params.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    assert "- 08\n" in bad.read_text()
+    with pytest.raises(ParamsError) as err:
+        load_params(bad)
+    msg = str(err.value)
+    assert len(msg.splitlines()) == 1 and "dataset.actors[7]" in msg
+    assert "'08' (text)" in msg and "8 (a number)" in msg and '"08"' in msg
+    proc = _stage(tmp_path, params, "stages.ingest")            # dump_params quotes: it loads
+    assert "YAML 1.1" not in proc.stderr
+    bad.write_text(yaml.safe_dump(params))
+    proc = _stage_raw(tmp_path, "stages.ingest")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "dataset.actors[7]" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _stage_raw(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("text,key", [("demo:\n  seed: yes\n", "demo.seed"),          # 1.1 bool, 1.2 text
+                                      ("train:\n  lr: 1e-3\n", "train.lr"),            # 1.1 text, 1.2 float
+                                      ("dataset:\n  actors: [01, 09]\n", "dataset.actors[1]")])
+def test_values_the_two_yaml_dialects_read_differently_are_refused(tmp_path, text, key):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError, match=re.escape(key) + r": YAML 1.1 reads .* but DVC's YAML 1.2 reads"):
+        load_params(path)
+
+
+def test_values_both_dialects_agree_on_load_and_round_trip(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text('dataset:\n  actors: ["01", "08"]\ndemo:\n  seed: 7\ntrain:\n  lr: 1.0e-3\n'
+                    "  epochs: 3\n  label_smoothing: 0.1\n  device: auto\n")
+    params = load_params(path)
+    assert params["dataset"]["actors"] == ["01", "08"] and params["train"]["lr"] == 1e-3
+    path.write_text(dump_params(params))
+    assert load_params(path) == params

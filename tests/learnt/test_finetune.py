@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+from features.core.config import dump_params
 from features.core.store import FeatureRecord, StoreError, read_file_attrs, read_record, write_feature_file
 from features.learnt.resnet import IMAGENET_MEAN, IMAGENET_STD, clip_vectors, load_resnet
 from features.visual.crops import decode_crops, encode_crops
@@ -57,7 +58,7 @@ def project(tmp_path_factory, tiny_checkpoint) -> Path:
     params["finetune"].update(epochs=3, lr=2e-3, filters=8, scales=2, layers=1, threads=1)
     params["train"].update(epochs=3, lr=0.01, filters=8, scales=2, layers=1, threads=1,
                            mlp_hidden=[16, 16], folds=[0, 1], modalities=["resnet_face_ft", "lms"])
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(dump_params(params))
     manifest = synthetic_manifest(ACTORS, 16)
     (root / "data").mkdir()
     manifest.to_parquet(root / "data/manifest.parquet", index=False)
@@ -199,12 +200,12 @@ def test_eyes_finetune_averages_both_patches_with_32_filters(project, monkeypatc
     monkeypatch.chdir(project)
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["finetune"].update(filters=None, epochs=1, augmentation="hflip", frozen_stages=2)
-    Path("params.yaml").write_text(yaml.safe_dump(params))
+    Path("params.yaml").write_text(dump_params(params))
     try:
         main(["train", "eyes", "1"])
     finally:
         params["finetune"].update(filters=8, epochs=3, augmentation="none", frozen_stages=0)
-        Path("params.yaml").write_text(yaml.safe_dump(params))
+        Path("params.yaml").write_text(dump_params(params))
     meta = torch.load("data/finetune/eyes/fold_1/head.pt", weights_only=True)
     assert meta["experiment"]["trunks"]["resnet_eyes"]["filters"] == 32     # Table C.1, eyes
     assert meta["head_state"]["forward_in.conv.weight"].shape[1] == DIMS   # averaged eyes: dims

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from features.core.config import dump_params
 from features.core.problems import read_problems
 from features.core.store import FeatureRecord, StoreError, list_ids, read_record, write_feature_file
 from features.learnt.checkpoints import CheckpointError
@@ -107,7 +108,7 @@ def make_project(root: Path, checkpoint: str, eyes: str = "average") -> dict[str
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["compute"]["jobs"] = 1
     params["features"]["resnet"].update(checkpoint=checkpoint, eyes=eyes, batch_size=8)
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(dump_params(params))
     ids = ["01-01-03-01-01-01-03", "01-01-04-02-01-01-03"]
     shapes = {"face": (6, 224, 224, 3), "eyes": (6, 2, 128, 128, 3), "mouth": (6, 110, 180, 3)}
     valid = np.array([0, 1, 1, 1, 1, 0], bool)

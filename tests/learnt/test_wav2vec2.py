@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from features.core.config import dump_params
 from features.core.devices import resolve_device
 from features.core.manifest import actor_manifest_path
 from features.core.problems import read_problems
@@ -189,7 +190,7 @@ def make_project(root: Path, checkpoint: str) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["compute"]["jobs"] = 1
     params["features"]["wav2vec2"].update(checkpoint=checkpoint, batch_size=2)
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(dump_params(params))
     stereo = np.stack([speechlike(160000), speechlike(160000, 1)], 1)
     clips = {"01-01-03-01-01-01-02": write_audio(root / "m" / "a.mp4", stereo, video_size="32x24"),
              "01-01-04-01-01-01-02": write_audio(root / "m" / "b.wav", stereo[:150000]),

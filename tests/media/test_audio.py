@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from features.core.config import dump_params
 from features.core.manifest import actor_manifest_path
 from features.core.problems import StageFailure, read_problems
 from features.core.store import list_ids, read_file_attrs, read_record
@@ -118,7 +119,7 @@ def make_project(root: Path, clip_factory, jobs: int = 1, on_error: str = "skip"
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["compute"]["jobs"] = jobs
     params["dataset"]["on_error"] = on_error
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(dump_params(params))
     media = root / "media"
     t = np.arange(int(3.4 * 48000)) / 48000
     chirp = 0.2 * np.sin(2 * np.pi * (300 + 2000 * t) * t)

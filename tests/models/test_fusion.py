@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import models.fusion as fusion
+from features.core.config import dump_params
 from models.fusion import fuse_fold, inner_plan, member_posteriors, parse_member
 from models.hparams import resolve_experiment
 from tests.helpers.synthetic_features import synthetic_manifest, write_synthetic_features
@@ -119,7 +120,7 @@ def test_fusion_stages(small, tmp_path, monkeypatch):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["train"].update(TINY, folds=[4], modalities=["lms"])
     params["fusion"].update(members=["lms", "kpd_face"], methods=["logreg"])
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "params.yaml").write_text(dump_params(params))
     (tmp_path / "data").mkdir()
     manifest.to_parquet(tmp_path / "data/manifest.parquet", index=False)
     shutil.copytree(root, tmp_path / "data/features")

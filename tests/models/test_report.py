@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from features.core.config import dump_params
 from models.reporting import (
     LATE_FUSION,
     LUNA_JIMENEZ,
@@ -81,7 +82,7 @@ def test_report_stage_writes_every_file(tmp_path, monkeypatch):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["train"].update(modalities=["lms", "kpd_face"], task="multiclass", folds=[0, 1, 2])
     params["dataset"]["root"] = "data/demo/corpus"
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "params.yaml").write_text(dump_params(params))
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     preds = {0: _predictions(0, [2, 5], 0.9, rng), 1: _predictions(1, [3, 6], 0.7, rng),
@@ -138,7 +139,7 @@ def test_report_stage_writes_every_file(tmp_path, monkeypatch):
 
     # predictions made for another experiment are refused
     params["train"].update(task="binary", target="angry")
-    Path("params.yaml").write_text(yaml.safe_dump(params))
+    Path("params.yaml").write_text(dump_params(params))
     with pytest.raises(ValueError, match="do not match"):
         report.main([])
 

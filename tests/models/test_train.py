@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from features.core.config import dump_params
 from features.core.ravdess import PAPER_FOLDS
 from models.data import Standardiser, fold_split, inner_validation_actors, load_feature
 from models.folds import load_checkpoint, predictions_frame, run_fold
@@ -229,7 +230,7 @@ def test_validation_split_selection_and_early_stopping(synthetic):
 def _project(tmp_path: Path, manifest: pd.DataFrame, features: Path, **train) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["train"] = _train_params(**train)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (tmp_path / "params.yaml").write_text(dump_params(params))
     (tmp_path / "data").mkdir(exist_ok=True)
     manifest.to_parquet(tmp_path / "data/manifest.parquet", index=False)
     shutil.copytree(features, tmp_path / "data/features")

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import yaml
 
+from features.core.config import dump_params
 from features.demo.encode import write_mp4
 from features.media.video import ffmpeg_exe
 from tests.helpers.synthetic_faces import base_face, motion
@@ -88,7 +89,7 @@ def write_params(work: Path, updates: dict[str, Any]) -> dict:
             node = node[p]
         node[last] = value
     work.mkdir(parents=True, exist_ok=True)
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (work / "params.yaml").write_text(dump_params(params))
     return params
 
 

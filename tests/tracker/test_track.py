@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from features.core.config import dump_params
 from features.core.problems import read_problems
 from features.media.video import ffmpeg_exe
 from features.tracker import aus
@@ -42,7 +43,7 @@ def _params(tmp_path: Path, **track) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["compute"]["jobs"] = 1
     params["track"].update(track)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "params.yaml").write_text(dump_params(params))
     return params
 
 

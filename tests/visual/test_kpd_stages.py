@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from features.core.config import dump_params
 from features.core.manifest import COLUMNS, actor_manifest_path
 from features.core.paths import feature_file, openface_csv
 from features.core.problems import read_problems
@@ -131,7 +132,7 @@ def build_actor(root: Path, make_clip, size: str = "320x240", n_extra: int = 0) 
     pd.DataFrame(rows, columns=COLUMNS).to_parquet(path, index=False)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["compute"]["jobs"] = 1
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(dump_params(params))
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +205,7 @@ def test_kpd_stage_graph_path_and_missing_blocks(actor):
     from stages.kpd import main
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["kpd"]["normalisation"] = "graph_path"
-    Path("params.yaml").write_text(yaml.safe_dump(params))
+    Path("params.yaml").write_text(dump_params(params))
     main(["face", ACTOR])
     rec = read_record(feature_file("kpd_face", ACTOR), HAPPY)
     assert rec.data.shape == (88, 153) and (rec.data <= 1.0 + 1e-6).all()
@@ -246,7 +247,7 @@ def test_crops_stage_shapes_rgb_and_centres(actor):
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["compute"]["jobs"] = 2                          # exercise the worker processes
     params["crops"]["codec"] = "png"                       # lossless: the pixel checks below hold exactly
-    Path("params.yaml").write_text(yaml.safe_dump(params))
+    Path("params.yaml").write_text(dump_params(params))
     main([ACTOR])
     from features.visual.crops import decode_crops, is_encoded
     eyes = read_record(feature_file("crops_eyes", ACTOR), HAPPY)
