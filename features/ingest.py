@@ -6,7 +6,9 @@ Input layouts: ``Actor_XX/`` folders of clips, or the official zip archives
 the audio-video speech clips (``01-01-*.mp4``) enter the manifest; with ``audio`` the audio-only
 speech files (``03-01-*.wav``, mono or stereo). Video-only (``02-``) and song (``-02-``) files are
 counted and skipped. Every other file that cannot be used is listed with its reason in the problems
-report (or stops the stage with ``dataset.on_error: fail``).
+report (or stops the stage with ``dataset.on_error: fail``). A truncated clip (fewer frames decode
+than its container declares, :func:`features.media.video.truncation`) is kept, its decodable
+frames being usable, and reported as ``truncated: <decoded> of <declared> frames decode``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from features.core.manifest import COLUMNS
 from features.core.problems import ProblemLog
 from features.core.ravdess import NameError_, fold_of_actor, neutral_reference_id, parse_name, validate_folds
 from features.media.audio import NO_AUDIO
-from features.media.video import VideoError, probe_media
+from features.media.video import VideoError, probe_media, truncation
 
 MEDIA = {"video": {"suffixes": {".mp4"}, "modality": 1},
          "audio": {"suffixes": {".wav"}, "modality": 3}}
@@ -177,9 +179,9 @@ def build_manifest(root: Path, raw_dir: Path, media: str, actors: list[int], fol
                 problems.add(path, f"too short: {probe['frames']} frames < dataset.min_frames "
                                    f"{min_frames}", video_id=clip.video_id)
                 continue
-            if probe["header_frames"] > probe["frames"] + 1:
-                problems.add(path, f"truncated: {probe['frames']} of {probe['header_frames']} frames "
-                                   "decode", action="kept: the frames that decode are used",
+            cut = truncation(probe["frames"], probe["header_frames"])
+            if cut:
+                problems.add(path, cut, action="kept: the frames that decode are used",
                              video_id=clip.video_id)
         row = clip.as_row()
         row.update({k: v for k, v in probe.items() if k != "header_frames"})

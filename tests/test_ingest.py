@@ -1,6 +1,7 @@
 """Ingest on a tiny generated corpus with bad files, zips (including a malicious member) and audio."""
 
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from features.core.config import dump_params
 from features.core.problems import ProblemLog, StageFailure, read_problems
 from features.ingest import build_manifest, safe_member_path
 from tests.conftest import make_clip
+from tests.media.clips import cut_clip, faststart_clip
+from tests.robustness.media import stage_cmd, stage_env, write_params
 
 
 def _corpus(root: Path) -> None:
@@ -157,3 +160,25 @@ def test_clip_without_audio_kept_in_visual_only_run_and_refused_by_audio_stage(t
         load_audio(clips["01-01-04-01-01-01-01"], AudioSettings(140800, 48000))
     assert load_audio(clips["01-01-01-01-01-01-01"], AudioSettings(140800, 48000)).audio.mono.size
     assert no_audio_problem(48000) is None
+
+
+def test_truncated_clip_kept_reported_and_printed(tmp_path):
+    """A clip cut mid-stream (index first: the header declares 180 frames, fewer decode) is kept
+    with the frames that decode, in the problems report and on the stage's output; an intact
+    clip is not flagged."""
+    root = tmp_path / "corpus" / "Actor_01"
+    cut = cut_clip(root / "01-01-03-01-01-01-01.mp4", seconds=6.0, keep=0.7)
+    faststart_clip(root / "01-01-01-01-01-01-01.mp4", seconds=6.0)
+    write_params(tmp_path, {"dataset.root": "corpus", "dataset.actors": ["01"], "compute.jobs": 1})
+    proc = subprocess.run(stage_cmd("ingest"), cwd=tmp_path, env=stage_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(tmp_path / "data" / "manifest.parquet").set_index("video_id")
+    n = int(df.loc["01-01-03-01-01-01-01", "frames"])
+    assert 88 <= n < 170 and int(df.loc["01-01-01-01-01-01-01", "frames"]) == 180
+    rows = read_problems(tmp_path / "reports" / "problems" / "ingest.csv")
+    assert [(r["path"], r["problem"], r["action"]) for r in rows] == [
+        ("corpus/Actor_01/01-01-03-01-01-01-01.mp4", f"truncated: {n} of 180 frames decode",
+         "kept: the frames that decode are used")]
+    assert (f"{cut.relative_to(tmp_path)}: truncated: {n} of 180 frames decode (kept: the frames "
+            "that decode are used)") in proc.stderr

@@ -41,6 +41,10 @@ class MediaProbe:
     audio_channels: int
     header_frames: int    # frame count the container claims (differs when truncated)
 
+    def truncation(self) -> str | None:
+        """Why this file looks truncated (decoded vs declared frames, :func:`truncation`), or None."""
+        return truncation(self.frames, self.header_frames)
+
 
 _AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: .*?(\d+) Hz, ([^,]+)")
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+\.\d+)")
@@ -130,6 +134,33 @@ def count_frames(path: str | Path) -> int:
     finally:
         cap.release()
     return n
+
+
+def declared_frames(path: str | Path) -> int:
+    """Frame count the container's header declares (0 when it declares none); nothing is decoded."""
+    cap = open_video(path)
+    try:
+        return max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+    finally:
+        cap.release()
+
+
+def truncation_tolerance(declared: int) -> int:
+    """Frames a header may over-count on an intact file: ``max(2, 1 % of declared)``.
+
+    Header counts of intact files are often off by a frame or two (edit lists, B-frame delay,
+    counts estimated from duration x fps), more in proportion on long clips; a cut file loses
+    far more (a byte cut at 70 % loses about 30 % of the frames)."""
+    return max(2, round(0.01 * declared))
+
+
+def truncation(decoded: int, declared: int) -> str | None:
+    """``"truncated: <decoded> of <declared> frames decode"`` when fewer frames decode than the
+    container declares, beyond :func:`truncation_tolerance`; None otherwise, and always None when
+    the container declares no count (``declared <= 0``). Callers prefix the file's name."""
+    if declared <= 0 or decoded >= declared - truncation_tolerance(declared):
+        return None
+    return f"truncated: {decoded} of {declared} frames decode"
 
 
 def probe_media(path: str | Path) -> MediaProbe:

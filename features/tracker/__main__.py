@@ -10,7 +10,10 @@ not followed) per video. Settings are the ``track`` section of ``--params`` (def
 setting can be overridden by its flag (``--min-confidence 0.5``...). ``--neutral`` re-bases
 every video's AUs on that clip (e.g. the actor's neutral recording); without it each video
 uses its own baseline (the report says which). A video that cannot be read is reported on
-stderr and skipped; the exit status is 1 when any video failed.
+stderr and skipped; the exit status is 1 when any video failed. A truncated video (fewer frames
+decode than its container declares) is tracked as far as it decodes, with a warning on stderr
+giving frames decoded / declared; every report carries ``frames_decoded``, ``frames_declared``
+and ``truncated``.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from typing import Any
 
 from features.core.config import read_yaml
 from features.core.parallel import map_progress
-from features.media.video import VideoError, probe_media
+from features.media.video import VideoError, probe_media, truncation
 from features.tracker.embedded import EmbeddedResult, TrackerSettings, rebase_aus, track_video
-from features.tracker.jobs import write_embedded
+from features.tracker.jobs import note_declared, write_embedded
 
 
 def _settings(args: argparse.Namespace) -> TrackerSettings:
@@ -47,11 +50,25 @@ def _settings(args: argparse.Namespace) -> TrackerSettings:
 
 
 def _track_one(path: str, settings: TrackerSettings) -> EmbeddedResult | str:
+    """Track one video (its container's declared frame count noted for the report), or the reason
+    it cannot be tracked."""
     try:
-        fps = probe_media(path).fps
-        return track_video(path, fps, settings)
+        probe = probe_media(path)
+        result = track_video(path, probe.fps, settings)
     except (VideoError, OSError) as exc:
         return f"{path}: cannot track: {exc}"
+    note_declared(result, probe.header_frames)
+    return result
+
+
+def truncation_warning(video: str, result: EmbeddedResult) -> str | None:
+    """The warning line for a video with fewer frames decoded than its container declares, or None."""
+    info = result.info
+    cut = truncation(int(info["frames"]), int(info.get("frames_declared", 0)))
+    if cut is None:
+        return None
+    return (f"{video}: warning: {cut} (frames decoded / declared by the container: "
+            f"{info['frames']} / {info['frames_declared']}); only the frames that decode are tracked")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(ref, str):
             print(ref, file=sys.stderr)
             return 1
+        if warning := truncation_warning(args.neutral, ref):
+            print(warning, file=sys.stderr)
         base = ref.own_baseline()
         source = (f"neutral clip {args.neutral}: {settings.baseline_percentile:g}th percentile "
                   f"per AU over its {int(ref.track.success.sum())} tracked frames")
@@ -99,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         if base is not None:
             rebase_aus(res, base, source)
+        if warning := truncation_warning(video, res):
+            print(warning, file=sys.stderr)
         write_embedded(res, out / f"{Path(video).stem}.csv")
         i = res.info
         print(f"{video}: {i['tracked']}/{i['frames']} frames tracked, "

@@ -54,7 +54,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from features.media.video import VideoError, iter_frames
+from features.media.video import VideoError, iter_frames, truncation
 from features.tracker import aus, identity, openface_aus, openface_models, pdm
 from features.tracker.detect import detect_face, detect_near, face_score
 from features.tracker.eyes import eye_geometry, eyelid_points, locate_pupil
@@ -495,12 +495,17 @@ def rebase_aus(result: EmbeddedResult, base: np.ndarray | None, source: str = ""
 
 
 def report(result: EmbeddedResult) -> dict[str, Any]:
-    """The CSV's companion report (JSON-able): baseline, confidence, person switches, AUs the
+    """The CSV's companion report (JSON-able): frames decoded against the frames the container
+    declares (``info["frames_declared"]``, 0 when unknown) and whether the file looks truncated
+    (:func:`features.media.video.truncation`), baseline, confidence, person switches, AUs the
     landmarks cannot follow or that are not validated against OpenFace."""
     info = result.info
     geometric = result.au_source == "geometric"
+    declared = int(info.get("frames_declared", 0))
     return {
         "video": Path(result.track.path).name, "frames": info["frames"],
+        "frames_decoded": info["frames"], "frames_declared": declared,
+        "truncated": truncation(info["frames"], declared) is not None,
         "tracked": info["tracked"],
         "au_source": info.get("au_source", ""),
         "au_baseline": info.get("au_baseline", ""),

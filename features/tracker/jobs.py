@@ -7,6 +7,9 @@ others: the stage turns ``problems`` into problems-report rows (or a failure wit
 * video that cannot be opened, or no frame decodes: no CSV, problem "skipped".
 * fewer frames decode than the manifest counts: the frames that decode are tracked and written;
   problem "tracked the frames that decode".
+* fewer frames decode than the container declares (a truncated file, already in ingest's problems
+  report): tracked as it is; the clip's ``<id>.report.json`` carries ``frames_decoded``,
+  ``frames_declared`` and ``truncated`` (:func:`note_declared`), as for every clip.
 * no face in any frame: the CSV *is* written, every row ``success = 0`` (zeros elsewhere), and a
   problem is recorded. Keeping the file makes the failure visible downstream: features read it and
   report the clip (``frames.max_missing``) instead of meeting a silently missing file.
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from features.core.atomic import atomic_path
-from features.media.video import VideoError
+from features.media.video import VideoError, declared_frames, truncation
 from features.tracker.embedded import EmbeddedResult, TrackerSettings, rebase_aus, report, track_video
 from features.tracker.external import OpenFaceBinaryError, import_precomputed, run_openface
 from features.tracks.openface import OpenFaceError, write_openface
@@ -54,6 +57,13 @@ def _check_counts(res: JobResult, n_rows: int, n_tracked: int, expected: int, so
                              "kept as success=0 rows", False))
 
 
+def note_declared(result: EmbeddedResult, declared: int) -> str | None:
+    """Record the container's declared frame count in ``result.info`` (the report's
+    ``frames_declared``); return the truncation message (decoded vs declared) or None."""
+    result.info["frames_declared"] = int(declared)
+    return truncation(int(result.info["frames"]), int(declared))
+
+
 def embedded_job(item: dict[str, Any], settings: TrackerSettings) -> JobResult:
     """Track one video with the embedded tracker (result returned, not written)."""
     res = JobResult(item["video_id"], item["path"])
@@ -61,6 +71,7 @@ def embedded_job(item: dict[str, Any], settings: TrackerSettings) -> JobResult:
         os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")
     try:
         out = track_video(item["path"], float(item.get("fps") or 30.0), settings)
+        note_declared(out, declared_frames(item["path"]))
     except VideoError as exc:
         res.problems.append((f"cannot read video: {exc}", "skipped", True))
         return res
