@@ -33,6 +33,7 @@ import torch
 
 from features.core.atomic import atomic_path, replace_dir
 from features.core.config import get
+from features.core.devices import cpu_fingerprint
 from features.core.manifest import read_manifest
 from features.core.paths import FEATURES_DIR, MODELS_DIR, PREDICTIONS_DIR, REPORTS
 from features.core.problems import ProblemLog
@@ -94,6 +95,7 @@ def train_fold(fold: int, params: dict[str, Any]) -> None:
                          f"(see {PROBLEMS / f'fold_{fold}.csv'})")
     log(f"experiment: {json.dumps(exp.to_dict(), sort_keys=True)}")
     run = run_fold(exp, train_rows, test_rows, FEATURES_DIR, log, fold=fold)
+    log(f"machine: {json.dumps(cpu_fingerprint(), sort_keys=True)}")
     preds = predictions_frame(exp, run.test_rows, run.posteriors)
     scores = fold_scores(preds["label"].to_numpy(), preds["predicted"].to_numpy(), exp.n_classes)
     log(f"test fold {fold}: accuracy {scores['accuracy']:.4f} uar {scores['uar']:.4f} "
@@ -131,7 +133,7 @@ def train_fold(fold: int, params: dict[str, Any]) -> None:
         "stage_seconds": round(time.perf_counter() - t0, 2),
         "lr": exp.lr, "batch_size": exp.batch_size, "epochs": exp.epochs, "trunks": exp.trunks,
         "sources": exp.sources, "standardise": exp.standardise, "augment": exp.augment,
-        "seeds": seeds,
+        "seeds": seeds, "machine": cpu_fingerprint(),
     }
     write_text(TRAIN_REPORTS / f"fold_{fold}.json", json.dumps(summary, indent=2) + "\n")
     write_text(TRAIN_REPORTS / f"fold_{fold}.log", "\n".join(lines) + "\n")
