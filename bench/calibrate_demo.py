@@ -21,7 +21,7 @@ rules on similarity-aligned landmarks; pose: the head motion's translation, scal
 then scores them with the logistic-regression proxy. Without tracker noise it is optimistic:
 use it to see the direction and size of a change, not the final numbers.
 
-The pipeline's own numbers come from ``dvc exp run`` (README "Demo results"); this script is the
+The pipeline's own numbers come from ``dvc exp run`` (docs/results.md); this script is the
 fast loop while changing the generator.
 """
 

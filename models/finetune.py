@@ -15,7 +15,7 @@ concatenated, ``features.resnet.eyes``) form a ``(20, dims)`` sequence for a TIM
 value). Loss, label smoothing (0.1), Adam betas and the checkpoint selection (the epoch of lowest
 mean training loss) are those of :mod:`models.training`.
 
-Choices where the thesis is silent (``finetune`` params, README "Fine-tuning"):
+Choices where the thesis is silent (``finetune`` params, docs/pipeline.md "Fine-tuning"):
 
 * ``batch_norm: frozen`` (default): the ResNet's BatchNorm layers stay in eval mode, using and
   keeping their (ImageNet) running statistics, while their affine weights train. A batch is 8

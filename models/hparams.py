@@ -5,7 +5,7 @@ fold: modalities, task, the optimiser settings and one :class:`TrunkSpec`-like d
 A ``null`` in params.yaml means "the paper's value"; each resolved value records where it came
 from (``sources``) so reports can say whether a run used the paper's settings.
 
-Choices where Table C.1 is silent (stated here and in the README):
+Choices where Table C.1 is silent (stated here and in docs/pipeline.md):
 
 * MFCC (preliminary runs only) uses the LMS row; gaze (4 dims) uses the head-pose row.
 * Combinations: with Wav2Vec2 -> the "Multimodal with Wav2Vec2-L" row; with LMS or MFCC -> the

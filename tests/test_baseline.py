@@ -4,7 +4,7 @@ belongs to this code and these params.
 ``dvc status`` compares the lock's recorded hashes with the working tree: in a clone without the
 data every data dependency and output is missing, which is expected, but a changed stage script,
 package folder or parameter means the committed metrics were produced by other code. Refresh
-with ``dvc repro && git add dvc.lock reports/`` (README "Comparing runs").
+with ``dvc repro && git add dvc.lock reports/`` (docs/experiments.md).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ models that, with documented defaults (``demo.difficulty`` in params.yaml):
   (``loudness_jitter`` dB) per clip.
 
 The defaults were calibrated on the default demo run (24 actors x 16 clips, 5 folds) so that
-single features score below 90 % and above chance, in the papers' order (README "Demo
+single features score below 90 % and above chance, in the papers' order (docs/results.md "Demo
 results"). :meth:`Difficulty.clean` gives the unmixed recipes (clear cues, for tests).
 Deterministic: the mixtures come from ``(seed, actor, emotion, modality)``.
 """

@@ -14,7 +14,7 @@ intensity >= :data:`PRESENCE_LEVEL` (AU28, which OpenFace only detects, has its 
 These are proxies, not FACS-calibrated intensities. :data:`UNFOLLOWED` AUs (cue not carried by
 the 68 landmarks) are written as 0 by default; :data:`UNVALIDATED` ones did not follow OpenFace
 on the reference clip. Measures are smoothed with a 3-frame running median (100 ms at 30 fps;
-shorter than a blink) first. The table below is the README's; mm / level as in AU_RULES.
+shorter than a blink) first. The table below is docs/tracker.md's; mm / level as in AU_RULES.
 
 ==========  ===============================================  ===========  ==========
 AU          measure (mm unless stated)                       direction    mm / level

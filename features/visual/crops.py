@@ -34,7 +34,7 @@ raw array, passed through) back into the ``(frames, [2,] H, W, 3)`` uint8 RGB ar
 are a pure function of the pixels and the settings (libjpeg/libpng/libwebp with fixed options,
 no timestamps, sorted-key JSON), so the same input gives the same HDF5 bytes (tested). The
 default and its measured cost (size, time, ResNet feature similarity) are in
-``bench/bench_crops.py`` and the README.
+``bench/bench_crops.py`` and docs/pipeline.md.
 """
 
 from __future__ import annotations
