@@ -243,7 +243,10 @@ def predict_input(source: str, params: dict[str, Any], out: Path | None = None) 
     src = Path(source)
     recordings = list_recordings(src, problems)
     jobs = max(1, compute_settings(params)["jobs"])
-    torch.set_num_threads(1 if jobs > 1 else torch.get_num_threads())
+    # One intra-op thread per scoring call whatever compute.jobs: the thread count changes torch's
+    # float summation order (posteriors moved in the 8th decimal between jobs 1 and 2), and a
+    # window's scoring is small next to tracking, which the workers run in parallel.
+    torch.set_num_threads(1)
     ctx = {"spec": spec, "cfg": cfg, "models": models, "tracker": tracker,
            "calibrations": Calibrations(tracker)}
     items = [{"name": n, "path": p, "ctx": ctx,

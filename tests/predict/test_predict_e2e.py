@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +267,30 @@ def test_live_command_on_a_file_played_in_real_time(repo):
     assert len(lines) >= 1 and len(table) == len(lines)
     assert table["top"].isin(EMOTIONS).all() and (table["latency_ms"] > 0).all()
     assert table["neutral"].str.startswith("first 2 s").all()       # clip -> first_seconds
+
+
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-faces"
+
+
+@pytest.mark.skipif(not (REAL / "single_face.mp4").exists(),
+                    reason=f"shared real-face clips not found at {REAL} (../shared is absent outside "
+                           "the development machine)")
+def test_two_workers_give_the_outputs_of_one_on_real_clips(repo, tmp_path):
+    """predict scores recordings in worker threads (one dlib tracker per thread, one torch thread
+    per scoring call): two real clips give byte-identical outputs with compute.jobs 1 and 2."""
+    folder = repo / "data/real"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in ("single_face.mp4", "WolfgangLanger_Pexels.mp4"):
+        shutil.copy(REAL / name, folder / name)
+    outputs = {}
+    for jobs in (1, 2):
+        set_params(repo, {"compute.jobs": jobs, "predict.inputs": [], "predict.fold": "all",
+                          "predict.clip_score": "mean", "predict.neutral": "clip", "predict.calibration": ""})
+        run([sys.executable, "-m", "stages.predict", "data/real"], repo, env={"OMP_NUM_THREADS": "1"})
+        out = repo / "reports/predict/data/real"
+        outputs[jobs] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+        shutil.rmtree(out)
+    set_params(repo, {"compute.jobs": 1})
+    assert {"single_face.csv", "WolfgangLanger_Pexels.csv", "summary.csv"} <= set(outputs[1])
+    assert outputs[1] == outputs[2]
