@@ -22,9 +22,9 @@ OPENFACE = SHARED / "third_party" / "openface"
 CLIPS = ["single_face.mp4", "WolfgangLanger_Pexels.mp4", "default.wmv", "single_face.mp4"]
 FRAMES = 60        # per clip: enough to detect, track, re-detect and score confidence
 ROUNDS = 3
-pytestmark = pytest.mark.skipif(not (REAL / "default.wmv").exists(),
-                                reason=f"shared real-face clips not found at {REAL} "
-                                       "(../shared is absent outside the development machine)")
+needs_shared = pytest.mark.skipif(not (REAL / "default.wmv").exists(),
+                                  reason=f"shared real-face clips not found at {REAL} "
+                                         "(../shared is absent outside the development machine)")
 
 
 def _csv(name: str, out: Path, models: str) -> str:
@@ -52,6 +52,7 @@ def test_per_thread_cache_gives_each_thread_its_own_object():
     assert len({id(a) for a, _ in seen.values()}) == 3
 
 
+@needs_shared
 @pytest.mark.parametrize("models", ["none", str(OPENFACE)], ids=["geometric-aus", "openface-models"])
 def test_four_threads_track_real_clips_like_one(tmp_path, models):
     """Four threads track three real clips (one twice) at once, ROUNDS times; every CSV is
