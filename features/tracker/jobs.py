@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from features.core.atomic import atomic_path
-from features.media.video import VideoError, declared_frames, truncation
+from features.media.video import VideoError, declared_frames
 from features.tracker.embedded import EmbeddedResult, TrackerSettings, rebase_aus, report, track_video
 from features.tracker.external import OpenFaceBinaryError, import_precomputed, run_openface
 from features.tracks.openface import OpenFaceError, write_openface
@@ -57,11 +57,10 @@ def _check_counts(res: JobResult, n_rows: int, n_tracked: int, expected: int, so
                              "kept as success=0 rows", False))
 
 
-def note_declared(result: EmbeddedResult, declared: int) -> str | None:
+def note_declared(result: EmbeddedResult, declared: int) -> None:
     """Record the container's declared frame count in ``result.info`` (the report's
-    ``frames_declared``); return the truncation message (decoded vs declared) or None."""
+    ``frames_declared`` and ``truncated``, :func:`features.tracker.embedded.report`)."""
     result.info["frames_declared"] = int(declared)
-    return truncation(int(result.info["frames"]), int(declared))
 
 
 def embedded_job(item: dict[str, Any], settings: TrackerSettings) -> JobResult:
