@@ -1,0 +1,197 @@
+"""The audio-only (LMS, TIM-Net) grid on the real RAVDESS speech audio, unattended.
+
+    python bench/audio_grid.py all --data ~/Audio_Speech_Actors_01-24 [--workdir /tmp/ravdess-grid]
+                                   [--only paper,bn0.1] [-j 2] [--markdown]
+
+Subcommands (``all`` runs the four in turn):
+
+* ``prepare``: clones this repository (its committed HEAD) into ``--workdir``, points
+  ``params.yaml`` at the audio-only release (``dataset.media: audio``, no demo, no video stages),
+  sets the paper's LMS settings as the base (every ``train`` hyperparameter ``null``,
+  ``train.modalities: [lms]``, ``train.jobs`` = ``--jobs``), runs ``dvc repro`` of the ingest and
+  audio stages and commits the result there, so every experiment starts from cached features;
+* ``queue``: one ``dvc exp run --queue -n NAME`` per entry of :data:`GRID` (``--only`` picks some);
+* ``run``: ``dvc exp run --run-all -j JOBS``: JOBS experiments at a time, each training with
+  ``cores // train.jobs`` torch threads (one each on a 2-core machine);
+* ``table``: one row per experiment: each fold's accuracy, mean, 95 % CI half-width, UAR,
+  macro-F1 and, where ``train.seeds`` > 1, the spread over seeds of the 5-fold mean.
+
+The data (CC BY-NC-SA 4.0) and everything computed from it stay in ``--workdir``, outside this
+repository. ``train.device`` stays ``auto``: the same command uses a GPU where there is one.
+The decision rules that pick the recipes from this table, and every run so far, are in
+docs/audio-recipes.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The paper's settings (Table C.1 via `null`): the base of every experiment.
+BASE = {
+    "enabled.demo": [], "enabled.video": [], "enabled.crops": [], "dataset.media": "audio",
+    "train.modalities": ["lms"], "train.epochs": None, "train.lr": None,
+    "train.batch_size": None, "train.filters": None, "train.scales": None,
+    "train.layers": None, "train.kernel_size": None, "train.dropout": None,
+    "train.bn_momentum": None,
+}
+
+AUG = ["train.augment.time_masks=2", "train.augment.freq_masks=2"]
+# name -> the -S overrides on top of BASE, in the order they are queued (most informative first).
+GRID: dict[str, list[str]] = {
+    "paper": [],
+    "bn0.1": ["train.bn_momentum=0.1"],
+    "std-actor": ["train.standardise=actor"],
+    "L2": ["train.layers=2"],
+    "std-none": ["train.standardise=none"],
+    "topdb80": ["features.lms.top_db=80"],
+    "db-max": ["features.lms.db_ref=max"],
+    "db-max-80": ["features.lms.db_ref=max", "features.lms.top_db=80"],
+    "sel-last": ["train.selection=last"],
+    "specaug": AUG,
+    "mixup": ["train.augment.mixup=0.2"],
+    "seeds3": ["train.seeds=3"],
+    "actor-seeds3": ["train.standardise=actor", "train.seeds=3"],
+    "actor-aug-300": ["train.standardise=actor", *AUG, "train.epochs=300"],
+    "actor-lms-mfcc": ["train.standardise=actor", "train.modalities=[lms,mfcc]"],
+}
+
+
+def sh(cmd: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in ``cwd``, echoing it; a failure stops the script with the command named."""
+    print("$ " + " ".join(cmd), flush=True)
+    out = subprocess.run(cmd, cwd=cwd, **kw)
+    if out.returncode:
+        raise SystemExit(f"audio_grid: `{' '.join(cmd)}` failed in {cwd} (exit {out.returncode})")
+    return out
+
+
+def set_key(params: dict, dotted: str, value) -> None:
+    node = params
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+
+
+def prepare(data: Path, work: Path, jobs: int) -> None:
+    """Clone, write the audio-only base params, compute the features and commit them (module doc)."""
+    if not any(data.glob("Actor_*/03-01-*.wav")):
+        raise SystemExit(f"audio_grid: {data} has no Actor_XX/03-01-*.wav (the audio-only speech "
+                         f"release, e.g. Audio_Speech_Actors_01-24 unzipped)")
+    if work.exists():
+        raise SystemExit(f"audio_grid: {work} exists; remove it or pass another --workdir")
+    sh(["git", "clone", "--quiet", str(REPO), str(work)], REPO)
+    sys.path.insert(0, str(REPO))
+    from features.core.config import dump_params, read_yaml
+
+    params = read_yaml(work / "params.yaml")
+    for key, value in {**BASE, "dataset.root": str(data.resolve()), "train.jobs": jobs,
+                       "compute.jobs": jobs}.items():
+        set_key(params, key, value)
+    (work / "params.yaml").write_text(dump_params(params))
+    sh(["dvc", "repro", "ingest", "audio"], work)
+    sh(["git", "add", "-A"], work)
+    sh(["git", "-c", "user.name=audio-grid", "-c", "user.email=audio-grid@localhost", "commit",
+        "--quiet", "-m", "audio-only base (bench/audio_grid.py prepare)"], work)
+
+
+def queue(work: Path, names: list[str]) -> None:
+    for name in names:
+        sets = [a for s in GRID[name] for a in ("-S", s)]
+        sh(["dvc", "exp", "run", "--queue", "-n", name, *sets], work)
+
+
+def run(work: Path, jobs: int) -> None:
+    sh(["dvc", "exp", "run", "--run-all", "-j", str(jobs)], work)
+
+
+def experiments(work: Path) -> dict[str, str]:
+    """Experiment name -> commit, from the refs ``dvc exp`` writes (``refs/exps/../NAME``)."""
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)",
+                           "refs/exps"], cwd=work, capture_output=True, text=True, check=True)
+    return {ref.rsplit("/", 1)[1]: sha for ref, sha in
+            (line.split() for line in refs.stdout.splitlines())}
+
+
+def show(work: Path, sha: str, path: str):
+    out = subprocess.run(["git", "show", f"{sha}:{path}"], cwd=work, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def row(work: Path, name: str, sha: str) -> dict:
+    """Scores of one experiment from its committed reports (scores.json, fold_K.json)."""
+    scores = show(work, sha, "reports/scores.json")
+    folds = sorted(k for k in scores["accuracy"] if k.startswith("fold_"))
+    per_seed = [show(work, sha, f"reports/train/{f}.json")["seeds"]["accuracy"]["per_seed"]
+                for f in folds]
+    seed_means = np.mean(np.array(per_seed), axis=0) if len(per_seed[0]) > 1 else None
+    return {"name": name, "folds": [scores["accuracy"][f] * 100 for f in folds],
+            "mean": scores["accuracy"]["mean"] * 100,
+            "ci": scores["accuracy"]["ci95_half"] * 100, "uar": scores["uar"]["mean"] * 100,
+            "f1": scores["macro_f1"]["mean"] * 100,
+            "seeds": None if seed_means is None else
+            (len(seed_means), float(seed_means.mean() * 100), float(seed_means.std() * 100))}
+
+
+def table(work: Path, markdown: bool) -> list[dict]:
+    rows = [row(work, n, s) for n, s in experiments(work).items()]
+    order = {n: i for i, n in enumerate(GRID)}
+    rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    head = ["experiment", "overrides", "folds 0-4 (accuracy %)", "mean", "95 % CI", "UAR",
+            "macro-F1", "seeds: mean of 5-fold means ± sd"]
+    lines = []
+    for r in rows:
+        seeds = "-" if r["seeds"] is None else \
+            f"{r['seeds'][0]} seeds: {r['seeds'][1]:.1f} ± {r['seeds'][2]:.1f}"
+        lines.append([r["name"], " ".join(GRID.get(r["name"], ["?"])) or "(base)",
+                      " / ".join(f"{a:.1f}" for a in r["folds"]), f"{r['mean']:.1f}",
+                      f"± {r['ci']:.1f}", f"{r['uar']:.1f}", f"{r['f1']:.1f}", seeds])
+    if markdown:
+        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *lines)]
+        for line in [head, *lines]:
+            print("  ".join(x.ljust(w) for x, w in zip(line, widths)))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("command", choices=["prepare", "queue", "run", "table", "all"])
+    ap.add_argument("--data", type=Path, help="folder of Actor_XX/03-01-*.wav (prepare, all)")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/ravdess-grid"))
+    ap.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(GRID)}")
+    ap.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="experiments at a time (and train.jobs, so torch threads = cores // jobs)")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = ap.parse_args()
+    names = [n for n in args.only.split(",") if n] or list(GRID)
+    unknown = sorted(set(names) - set(GRID))
+    if unknown:
+        raise SystemExit(f"audio_grid: unknown experiments {unknown}; known: {', '.join(GRID)}")
+    if args.command in ("prepare", "all"):
+        if args.data is None:
+            raise SystemExit("audio_grid: prepare needs --data (folder of Actor_XX/*.wav)")
+        prepare(args.data, args.workdir, args.jobs)
+    if args.command in ("queue", "all"):
+        queue(args.workdir, names)
+    if args.command in ("run", "all"):
+        run(args.workdir, args.jobs)
+    if args.command in ("table", "all"):
+        table(args.workdir, args.markdown)
+
+
+if __name__ == "__main__":
+    main()
