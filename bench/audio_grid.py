@@ -48,9 +48,11 @@ AUG = ["train.augment.time_masks=2", "train.augment.freq_masks=2"]
 # name -> the -S overrides on top of BASE, in the order they are queued (most informative first).
 GRID: dict[str, list[str]] = {
     "paper": [],
-    "bn0.1": ["train.bn_momentum=0.1"],
     "std-actor": ["train.standardise=actor"],
+    "bn0.1": ["train.bn_momentum=0.1"],
+    "mels64": ["features.lms.n_mels=64"],
     "L2": ["train.layers=2"],
+    "actor-mels64": ["train.standardise=actor", "features.lms.n_mels=64"],
     "std-none": ["train.standardise=none"],
     "topdb80": ["features.lms.top_db=80"],
     "db-max": ["features.lms.db_ref=max"],
