@@ -1,0 +1,96 @@
+"""bench/audio_grid.py: every grid override is a valid params.yaml setting, and the table reads
+the experiments' committed reports (a git repository with refs/exps made here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from features.core.config import ParamsError, _yaml12, read_yaml, validate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_grid():
+    spec = importlib.util.spec_from_file_location("audio_grid", REPO / "bench" / "audio_grid.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def leaf_exists(params: dict, dotted: str) -> bool:
+    node = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+@pytest.mark.parametrize("name", list(load_grid().GRID))
+def test_every_grid_experiment_is_a_valid_audio_only_params_file(name):
+    """A typo in a key or value would otherwise surface only when that queued run starts."""
+    grid = load_grid()
+    params = read_yaml(REPO / "params.yaml")
+    for key, value in {**grid.BASE, "dataset.root": "/somewhere"}.items():
+        assert leaf_exists(params, key), key
+        grid.set_key(params, key, value)
+    for override in grid.GRID[name]:
+        key, text = override.split("=", 1)
+        assert leaf_exists(params, key), f"{name}: {key} is not a params.yaml key"
+        grid.set_key(params, key, _yaml12(text))
+    validate(params)
+
+
+def test_validation_would_catch_a_bad_override():
+    grid = load_grid()
+    params = read_yaml(REPO / "params.yaml")
+    grid.set_key(params, "train.standardise", "speaker")
+    with pytest.raises(ParamsError):
+        validate(params)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_reports(repo: Path, folds: list[float], per_seed: list[list[float]]) -> str:
+    """One commit holding reports/scores.json and reports/train/fold_K.json as the stages write them."""
+    acc = {f"fold_{k}": a for k, a in enumerate(folds)}
+    mean = sum(folds) / len(folds)
+    scores = {"accuracy": {"mean": mean, "ci95_half": 0.05, **acc},
+              "uar": {"mean": mean - 0.01, **acc}, "macro_f1": {"mean": mean - 0.02, **acc}}
+    (repo / "reports" / "train").mkdir(parents=True, exist_ok=True)
+    (repo / "reports" / "scores.json").write_text(json.dumps(scores))
+    for k, seeds in enumerate(per_seed):
+        (repo / "reports" / "train" / f"fold_{k}.json").write_text(
+            json.dumps({"seeds": {"accuracy": {"per_seed": seeds}}}))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "exp")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def test_table_reads_every_experiment_with_its_seed_spread(tmp_path, capsys):
+    grid = load_grid()
+    git(tmp_path, "init", "-q")
+    one = commit_reports(tmp_path, [0.6, 0.5, 0.7, 0.55, 0.65], [[0.6], [0.5], [0.7], [0.55], [0.65]])
+    three = commit_reports(tmp_path, [0.7] * 5,
+                           [[0.6, 0.7, 0.8], [0.6, 0.7, 0.8], [0.6, 0.7, 0.8], [0.6, 0.7, 0.8],
+                            [0.6, 0.7, 0.8]])
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/paper", one)
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/seeds3", three)
+    rows = {r["name"]: r for r in grid.table(tmp_path, markdown=True)}
+    assert rows["paper"]["folds"] == pytest.approx([60, 50, 70, 55, 65])
+    assert rows["paper"]["mean"] == pytest.approx(60.0)
+    assert rows["paper"]["seeds"] is None
+    n, mean, sd = rows["seeds3"]["seeds"]
+    assert (n, mean) == (3, pytest.approx(70.0))
+    assert sd == pytest.approx(8.165, abs=1e-3)      # population sd of 60, 70, 80
+    out = capsys.readouterr().out
+    assert "| paper | (base) | 60.0 / 50.0 / 70.0 / 55.0 / 65.0 | 60.0 |" in out
+    assert "3 seeds: 70.0 ± 8.2" in out
