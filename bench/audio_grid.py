@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+PREPARED = "audio-only base (bench/audio_grid.py prepare)"   # the commit message prepare writes
 
 # The paper's settings (Table C.1 via `null`): the base of every experiment.
 BASE = {
@@ -92,13 +93,28 @@ def set_key(params: dict, dotted: str, value) -> None:
     node[leaf] = value
 
 
+def dataset_root(work: Path) -> str | None:
+    """``dataset.root`` of the params.yaml in ``work`` (None without one)."""
+    sys.path.insert(0, str(REPO))
+    from features.core.config import read_yaml
+
+    params = work / "params.yaml"
+    return read_yaml(params).get("dataset", {}).get("root") if params.exists() else None
+
+
 def prepare(data: Path, work: Path, jobs: int) -> None:
     """Clone, write the audio-only base params, compute the features and commit them (module doc)."""
     if not any(data.glob("Actor_*/03-01-*.wav")):
         raise SystemExit(f"audio_grid: {data} has no Actor_XX/03-01-*.wav (the audio-only speech "
                          f"release, e.g. Audio_Speech_Actors_01-24 unzipped)")
     if work.exists():
-        raise SystemExit(f"audio_grid: {work} exists; remove it or pass another --workdir")
+        log = subprocess.run(["git", "log", "--format=%s"], cwd=work, capture_output=True,
+                             text=True).stdout
+        if PREPARED in log and dataset_root(work) == str(data.resolve()):
+            print(f"audio_grid: {work} already prepared for {data}; reusing it", flush=True)
+            return
+        raise SystemExit(f"audio_grid: {work} exists and is not a prepared grid of {data}; "
+                         f"remove it or pass another --workdir")
     sh(["git", "clone", "--quiet", str(REPO), str(work)], REPO)
     sys.path.insert(0, str(REPO))
     from features.core.config import dump_params, read_yaml

@@ -94,3 +94,26 @@ def test_table_reads_every_experiment_with_its_seed_spread(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| paper | (base) | 60.0 / 50.0 / 70.0 / 55.0 / 65.0 | 60.0 |" in out
     assert "3 seeds: 70.0 ± 8.2" in out
+
+
+def test_prepare_reuses_its_own_workdir_and_refuses_any_other(tmp_path, capsys):
+    grid = load_grid()
+    data = tmp_path / "audio"
+    (data / "Actor_01").mkdir(parents=True)
+    (data / "Actor_01" / "03-01-01-01-01-01-01.wav").write_bytes(b"")
+    with pytest.raises(SystemExit, match="no Actor_XX/03-01"):
+        grid.prepare(tmp_path / "nothing", tmp_path / "w0", 1)
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    (work / "params.yaml").write_text(f"dataset:\n  root: {data}\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "something else")
+    with pytest.raises(SystemExit, match="not a prepared grid"):
+        grid.prepare(data, work, 1)
+    git(work, "commit", "-q", "--allow-empty", "-m", grid.PREPARED)
+    grid.prepare(data, work, 1)               # returns without cloning or running dvc
+    assert "already prepared" in capsys.readouterr().out
+    (work / "params.yaml").write_text("dataset:\n  root: /elsewhere\n")
+    with pytest.raises(SystemExit, match="not a prepared grid"):
+        grid.prepare(data, work, 1)
