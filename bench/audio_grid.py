@@ -130,9 +130,17 @@ def prepare(data: Path, work: Path, jobs: int) -> None:
         "--quiet", "-m", "audio-only base (bench/audio_grid.py prepare)"], work)
 
 
-def queue(work: Path, names: list[str]) -> None:
+def queue(work: Path, names: list[str], folds: str = "") -> None:
+    """Queue each experiment; ``folds`` ("0,1,2") runs only those test folds, named ``NAME@f012``.
+
+    Splitting an experiment by folds lets a long one share two workers (the folds are
+    independent trainings); the table shows each part with its fold numbers.
+    """
     for name in names:
         sets = [a for s in GRID[name] for a in ("-S", s)]
+        if folds:
+            sets += ["-S", f"train.folds=[{folds}]"]
+            name = f"{name}@f{folds.replace(',', '')}"
         sh(["dvc", "exp", "run", "--queue", "-n", name, *sets], work)
 
 
@@ -174,11 +182,13 @@ def show(work: Path, sha: str, path: str):
 def row(work: Path, name: str, sha: str) -> dict:
     """Scores of one experiment from its committed reports (scores.json, fold_K.json)."""
     scores = show(work, sha, "reports/scores.json")
-    folds = sorted(k for k in scores["accuracy"] if k.startswith("fold_"))
+    folds = sorted((k for k in scores["accuracy"] if k.startswith("fold_")),
+                   key=lambda k: int(k.split("_")[1]))
     per_seed = [show(work, sha, f"reports/train/{f}.json")["seeds"]["accuracy"]["per_seed"]
                 for f in folds]
     seed_means = np.mean(np.array(per_seed), axis=0) if len(per_seed[0]) > 1 else None
     return {"name": name, "folds": [scores["accuracy"][f] * 100 for f in folds],
+            "fold_ids": [int(f.split("_")[1]) for f in folds],
             "mean": scores["accuracy"]["mean"] * 100,
             "ci": scores["accuracy"]["ci95_half"] * 100, "uar": scores["uar"]["mean"] * 100,
             "f1": scores["macro_f1"]["mean"] * 100,
@@ -189,15 +199,17 @@ def row(work: Path, name: str, sha: str) -> dict:
 def table(work: Path, markdown: bool) -> list[dict]:
     rows = [row(work, n, s) for n, s in experiments(work).items()]
     order = {n: i for i, n in enumerate(GRID)}
-    rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    rows.sort(key=lambda r: (order.get(r["name"].split("@")[0], len(order)), r["name"]))
     head = ["experiment", "overrides", "folds 0-4 (accuracy %)", "mean", "95 % CI", "UAR",
             "macro-F1", "seeds: mean of 5-fold means ± sd"]
     lines = []
     for r in rows:
         seeds = "-" if r["seeds"] is None else \
             f"{r['seeds'][0]} seeds: {r['seeds'][1]:.1f} ± {r['seeds'][2]:.1f}"
-        lines.append([r["name"], " ".join(GRID.get(r["name"], ["?"])) or "(base)",
-                      " / ".join(f"{a:.1f}" for a in r["folds"]), f"{r['mean']:.1f}",
+        folds = " / ".join(f"{a:.1f}" for a in r["folds"]) if r["fold_ids"] == [0, 1, 2, 3, 4] \
+            else " / ".join(f"{k}: {a:.1f}" for k, a in zip(r["fold_ids"], r["folds"]))
+        lines.append([r["name"], " ".join(GRID.get(r["name"].split("@")[0], ["?"])) or "(base)",
+                      folds, f"{r['mean']:.1f}",
                       f"± {r['ci']:.1f}", f"{r['uar']:.1f}", f"{r['f1']:.1f}", seeds])
     if markdown:
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
@@ -219,6 +231,8 @@ def main() -> None:
     ap.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="experiments at a time (and train.jobs, so torch threads = cores // jobs)")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--folds", default="", help="queue: only these test folds, e.g. 0,1,2 "
+                    "(experiment named NAME@f012)")
     args = ap.parse_args()
     names = [n for n in args.only.split(",") if n] or list(GRID)
     unknown = sorted(set(names) - set(GRID))
@@ -229,7 +243,7 @@ def main() -> None:
             raise SystemExit("audio_grid: prepare needs --data (folder of Actor_XX/*.wav)")
         prepare(args.data, args.workdir, args.jobs)
     if args.command in ("queue", "all"):
-        queue(args.workdir, names)
+        queue(args.workdir, names, args.folds)
     if args.command in ("run", "all"):
         run(args.workdir, args.jobs)
     if args.command in ("table", "all"):

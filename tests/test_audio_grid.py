@@ -59,15 +59,17 @@ def git(cwd: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
-def commit_reports(repo: Path, folds: list[float], per_seed: list[list[float]]) -> str:
+def commit_reports(repo: Path, folds: list[float], per_seed: list[list[float]],
+                   ids: list[int] | None = None) -> str:
     """One commit holding reports/scores.json and reports/train/fold_K.json as the stages write them."""
-    acc = {f"fold_{k}": a for k, a in enumerate(folds)}
+    ids = ids or list(range(len(folds)))
+    acc = {f"fold_{k}": a for k, a in zip(ids, folds)}
     mean = sum(folds) / len(folds)
     scores = {"accuracy": {"mean": mean, "ci95_half": 0.05, **acc},
               "uar": {"mean": mean - 0.01, **acc}, "macro_f1": {"mean": mean - 0.02, **acc}}
     (repo / "reports" / "train").mkdir(parents=True, exist_ok=True)
     (repo / "reports" / "scores.json").write_text(json.dumps(scores))
-    for k, seeds in enumerate(per_seed):
+    for k, seeds in zip(ids, per_seed):
         (repo / "reports" / "train" / f"fold_{k}.json").write_text(
             json.dumps({"seeds": {"accuracy": {"per_seed": seeds}}}))
     git(repo, "add", "-A")
@@ -84,6 +86,8 @@ def test_table_reads_every_experiment_with_its_seed_spread(tmp_path, capsys):
                             [0.6, 0.7, 0.8]])
     git(tmp_path, "update-ref", "refs/exps/ab/cdef/paper", one)
     git(tmp_path, "update-ref", "refs/exps/ab/cdef/seeds3", three)
+    part = commit_reports(tmp_path, [0.62, 0.58], [[0.62], [0.58]], ids=[3, 4])
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/thesis-e1@f34", part)
     rows = {r["name"]: r for r in grid.table(tmp_path, markdown=True)}
     assert rows["paper"]["folds"] == pytest.approx([60, 50, 70, 55, 65])
     assert rows["paper"]["mean"] == pytest.approx(60.0)
@@ -94,6 +98,9 @@ def test_table_reads_every_experiment_with_its_seed_spread(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| paper | (base) | 60.0 / 50.0 / 70.0 / 55.0 / 65.0 | 60.0 |" in out
     assert "3 seeds: 70.0 ± 8.2" in out
+    assert rows["thesis-e1@f34"]["fold_ids"] == [3, 4]
+    assert "| thesis-e1@f34 | features.audio.samples=100000 " in out
+    assert "| 3: 62.0 / 4: 58.0 | 60.0 |" in out
 
 
 def test_prepare_reuses_its_own_workdir_and_refuses_any_other(tmp_path, capsys):
