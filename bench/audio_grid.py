@@ -169,8 +169,10 @@ def experiments(work: Path) -> dict[str, str]:
     """Experiment name -> commit, from the refs ``dvc exp`` writes (``refs/exps/../NAME``)."""
     refs = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)",
                            "refs/exps"], cwd=work, capture_output=True, text=True, check=True)
-    return {ref.rsplit("/", 1)[1]: sha for ref, sha in
-            (line.split() for line in refs.stdout.splitlines())}
+    # experiments are refs/exps/<2 hex>/<38 hex>/<name>; queue stashes (refs/exps/celery/stash) are not
+    return {ref.split("/")[4]: sha for ref, sha in
+            (line.split() for line in refs.stdout.splitlines())
+            if len(ref.split("/")) == 5 and ref.split("/")[2] != "celery"}
 
 
 def show(work: Path, sha: str, path: str):

@@ -88,7 +88,9 @@ def test_table_reads_every_experiment_with_its_seed_spread(tmp_path, capsys):
     git(tmp_path, "update-ref", "refs/exps/ab/cdef/seeds3", three)
     part = commit_reports(tmp_path, [0.62, 0.58], [[0.62], [0.58]], ids=[3, 4])
     git(tmp_path, "update-ref", "refs/exps/ab/cdef/thesis-e1@f34", part)
+    git(tmp_path, "update-ref", "refs/exps/celery/stash", one)   # the queue's stash: not a run
     rows = {r["name"]: r for r in grid.table(tmp_path, markdown=True)}
+    assert sorted(rows) == ["paper", "seeds3", "thesis-e1@f34"]
     assert rows["paper"]["folds"] == pytest.approx([60, 50, 70, 55, 65])
     assert rows["paper"]["mean"] == pytest.approx(60.0)
     assert rows["paper"]["seeds"] is None
