@@ -60,6 +60,7 @@ GRID: dict[str, list[str]] = {
     "bn0.1": ["train.bn_momentum=0.1"],
     "L2": ["train.layers=2"],
     "seed1-f0": ["train.seed=1", "train.folds=[0]"],
+    "seed2-f0": ["train.seed=2", "train.folds=[0]"],
     "mels64": ["features.lms.n_mels=64"],
     "actor-mels64": ["train.standardise=actor", "features.lms.n_mels=64"],
     "std-none": ["train.standardise=none"],
@@ -74,6 +75,10 @@ GRID: dict[str, list[str]] = {
     "actor-aug-300": ["train.standardise=actor", *AUG, "train.epochs=300"],
     "actor-lms-mfcc": ["train.standardise=actor", "train.modalities=[lms,mfcc]"],
 }
+
+# The two documented recipes (docs/audio-recipes.md, "Real-audio grid: results"): the grid
+# experiment each one is, chosen by the decision rules written before the runs.
+RECIPES = {"paper": "PAPER_TBD", "improved": "IMPROVED_TBD"}
 
 
 def sh(cmd: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
@@ -230,13 +235,16 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="folder of Actor_XX/03-01-*.wav (prepare, all)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/ravdess-grid"))
     ap.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(GRID)}")
+    ap.add_argument("--recipe", choices=sorted(RECIPES),
+                    help="one documented recipe: " + ", ".join(f"{k} = {v}" for k, v in RECIPES.items()))
     ap.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="experiments at a time (and train.jobs, so torch threads = cores // jobs)")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--folds", default="", help="queue: only these test folds, e.g. 0,1,2 "
                     "(experiment named NAME@f012)")
     args = ap.parse_args()
-    names = [n for n in args.only.split(",") if n] or list(GRID)
+    names = [RECIPES[args.recipe]] if args.recipe else \
+        [n for n in args.only.split(",") if n] or list(GRID)
     unknown = sorted(set(names) - set(GRID))
     if unknown:
         raise SystemExit(f"audio_grid: unknown experiments {unknown}; known: {', '.join(GRID)}")
