@@ -1,7 +1,8 @@
 """The audio-only (LMS, TIM-Net) grid on the real RAVDESS speech audio, unattended.
 
     python bench/audio_grid.py all --data ~/Audio_Speech_Actors_01-24 [--workdir /tmp/ravdess-grid]
-                                   [--only paper,bn0.1] [-j 2] [--markdown]
+                                   [--recipe paper|improved | --only paper,bn0.1 [--folds 0,1,2]]
+                                   [-j 2] [--markdown]
 
 Subcommands (``all`` runs the four in turn):
 
@@ -126,7 +127,7 @@ def prepare(data: Path, work: Path, jobs: int) -> None:
 
     params = read_yaml(work / "params.yaml")
     for key, value in {**BASE, "dataset.root": str(data.resolve()), "train.jobs": jobs,
-                       "compute.jobs": jobs}.items():
+                       "compute.jobs": os.cpu_count() or 1}.items():
         set_key(params, key, value)
     (work / "params.yaml").write_text(dump_params(params))
     sh(["dvc", "repro", "ingest", "audio"], work)
@@ -135,14 +136,14 @@ def prepare(data: Path, work: Path, jobs: int) -> None:
         "--quiet", "-m", "audio-only base (bench/audio_grid.py prepare)"], work)
 
 
-def queue(work: Path, names: list[str], folds: str = "") -> None:
+def queue(work: Path, names: list[str], folds: str = "", jobs: int = 2) -> None:
     """Queue each experiment; ``folds`` ("0,1,2") runs only those test folds, named ``NAME@f012``.
 
     Splitting an experiment by folds lets a long one share two workers (the folds are
     independent trainings); the table shows each part with its fold numbers.
     """
     for name in names:
-        sets = [a for s in GRID[name] for a in ("-S", s)]
+        sets = [a for s in GRID[name] for a in ("-S", s)] + ["-S", f"train.jobs={jobs}"]
         if folds:
             sets += ["-S", f"train.folds=[{folds}]"]
             name = f"{name}@f{folds.replace(',', '')}"
@@ -237,8 +238,9 @@ def main() -> None:
     ap.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(GRID)}")
     ap.add_argument("--recipe", choices=sorted(RECIPES),
                     help="one documented recipe: " + ", ".join(f"{k} = {v}" for k, v in RECIPES.items()))
-    ap.add_argument("-j", "--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                    help="experiments at a time (and train.jobs, so torch threads = cores // jobs)")
+    ap.add_argument("-j", "--jobs", type=int, default=None,
+                    help="experiments at a time (and train.jobs, so torch threads = cores // "
+                         "jobs); default: 2 (or the number of experiments, if 1) on 2+ cores")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--folds", default="", help="queue: only these test folds, e.g. 0,1,2 "
                     "(experiment named NAME@f012)")
@@ -248,14 +250,15 @@ def main() -> None:
     unknown = sorted(set(names) - set(GRID))
     if unknown:
         raise SystemExit(f"audio_grid: unknown experiments {unknown}; known: {', '.join(GRID)}")
+    jobs = args.jobs or max(1, min(2, os.cpu_count() or 1, len(names)))
     if args.command in ("prepare", "all"):
         if args.data is None:
             raise SystemExit("audio_grid: prepare needs --data (folder of Actor_XX/*.wav)")
-        prepare(args.data, args.workdir, args.jobs)
+        prepare(args.data, args.workdir, jobs)
     if args.command in ("queue", "all"):
-        queue(args.workdir, names, args.folds)
+        queue(args.workdir, names, args.folds, jobs)
     if args.command in ("run", "all"):
-        run(args.workdir, args.jobs)
+        run(args.workdir, jobs)
     if args.command in ("table", "all"):
         table(args.workdir, args.markdown)
 
