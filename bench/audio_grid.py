@@ -197,17 +197,49 @@ def row(work: Path, name: str, sha: str) -> dict:
     seed_means = np.mean(np.array(per_seed), axis=0) if len(per_seed[0]) > 1 else None
     return {"name": name, "folds": [scores["accuracy"][f] * 100 for f in folds],
             "fold_ids": [int(f.split("_")[1]) for f in folds],
+            "uar_folds": [scores["uar"][f] * 100 for f in folds],
+            "f1_folds": [scores["macro_f1"][f] * 100 for f in folds],
             "mean": scores["accuracy"]["mean"] * 100,
-            "ci": scores["accuracy"]["ci95_half"] * 100, "uar": scores["uar"]["mean"] * 100,
+            "ci": (scores["accuracy"].get("ci95_half") or float("nan")) * 100,
+            "uar": scores["uar"]["mean"] * 100,
             "f1": scores["macro_f1"]["mean"] * 100,
             "seeds": None if seed_means is None else
             (len(seed_means), float(seed_means.mean() * 100), float(seed_means.std() * 100))}
 
 
+def base(name: str) -> str:
+    """The grid entry of an experiment name: ``NAME``, ``NAME@f012`` or ``NAME (pooled ...)``."""
+    return name.split("@")[0].split(" (")[0]
+
+
+def pooled(parts: list[dict]) -> dict | None:
+    """One row from the ``NAME@f...`` parts of a split experiment, when their folds are disjoint
+    and together are every fold: each fold's scores, the mean and t-interval over them."""
+    sys.path.insert(0, str(REPO))
+    from models.metrics import mean_ci
+
+    ids = [k for r in parts for k in r["fold_ids"]]
+    if len(parts) < 2 or len(ids) != len(set(ids)) or sorted(ids) != list(range(len(ids))):
+        return None
+    by_fold = sorted((k, i, r) for r in parts for i, k in enumerate(r["fold_ids"]))
+    acc = [r["folds"][i] for _, i, r in by_fold]
+    name = parts[0]["name"].split("@")[0]
+    return {"name": f"{name} (pooled {' + '.join(r['name'].split('@')[1] for r in parts)})",
+            "folds": acc, "fold_ids": [k for k, _, _ in by_fold], "mean": mean_ci(acc)["mean"],
+            "ci": mean_ci(acc)["ci95_half"],
+            "uar": mean_ci([r["uar_folds"][i] for _, i, r in by_fold])["mean"],
+            "f1": mean_ci([r["f1_folds"][i] for _, i, r in by_fold])["mean"], "seeds": None}
+
+
 def table(work: Path, markdown: bool) -> list[dict]:
     rows = [row(work, n, s) for n, s in experiments(work).items()]
+    split: dict[str, list[dict]] = {}
+    for r in rows:
+        if "@" in r["name"]:
+            split.setdefault(r["name"].split("@")[0], []).append(r)
+    rows += [p for p in (pooled(parts) for parts in split.values()) if p is not None]
     order = {n: i for i, n in enumerate(GRID)}
-    rows.sort(key=lambda r: (order.get(r["name"].split("@")[0], len(order)), r["name"]))
+    rows.sort(key=lambda r: (order.get(base(r["name"]), len(order)), r["name"]))
     head = ["experiment", "overrides", "folds 0-4 (accuracy %)", "mean", "95 % CI", "UAR",
             "macro-F1", "seeds: mean of 5-fold means ± sd"]
     lines = []
@@ -216,7 +248,7 @@ def table(work: Path, markdown: bool) -> list[dict]:
             f"{r['seeds'][0]} seeds: {r['seeds'][1]:.1f} ± {r['seeds'][2]:.1f}"
         folds = " / ".join(f"{a:.1f}" for a in r["folds"]) if r["fold_ids"] == [0, 1, 2, 3, 4] \
             else " / ".join(f"{k}: {a:.1f}" for k, a in zip(r["fold_ids"], r["folds"]))
-        lines.append([r["name"], " ".join(GRID.get(r["name"].split("@")[0], ["?"])) or "(base)",
+        lines.append([r["name"], " ".join(GRID.get(base(r["name"]), ["?"])) or "(base)",
                       folds, f"{r['mean']:.1f}",
                       f"± {r['ci']:.1f}", f"{r['uar']:.1f}", f"{r['f1']:.1f}", seeds])
     if markdown:

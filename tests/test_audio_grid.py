@@ -8,6 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from features.core.config import ParamsError, _yaml12, read_yaml, validate
@@ -89,8 +90,16 @@ def test_table_reads_every_experiment_with_its_seed_spread(tmp_path, capsys):
     part = commit_reports(tmp_path, [0.62, 0.58], [[0.62], [0.58]], ids=[3, 4])
     git(tmp_path, "update-ref", "refs/exps/ab/cdef/thesis-e1@f34", part)
     git(tmp_path, "update-ref", "refs/exps/celery/stash", one)   # the queue's stash: not a run
+    first = commit_reports(tmp_path, [0.70, 0.60, 0.65], [[0.7], [0.6], [0.65]], ids=[0, 1, 2])
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/thesis-e1@f012", first)
     rows = {r["name"]: r for r in grid.table(tmp_path, markdown=True)}
-    assert sorted(rows) == ["paper", "seeds3", "thesis-e1@f34"]
+    assert sorted(rows) == ["paper", "seeds3", "thesis-e1 (pooled f012 + f34)", "thesis-e1@f012",
+                            "thesis-e1@f34"]
+    both = rows["thesis-e1 (pooled f012 + f34)"]
+    assert both["fold_ids"] == [0, 1, 2, 3, 4]
+    assert both["folds"] == pytest.approx([70, 60, 65, 62, 58])
+    assert both["mean"] == pytest.approx(63.0)
+    assert both["ci"] == pytest.approx(2.776445 * np.std([70, 60, 65, 62, 58], ddof=1) / 5 ** 0.5)
     assert rows["paper"]["folds"] == pytest.approx([60, 50, 70, 55, 65])
     assert rows["paper"]["mean"] == pytest.approx(60.0)
     assert rows["paper"]["seeds"] is None
