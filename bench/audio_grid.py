@@ -79,7 +79,7 @@ GRID: dict[str, list[str]] = {
 
 # The two documented recipes (docs/audio-recipes.md, "Real-audio grid: results"): the grid
 # experiment each one is, chosen by the decision rules written before the runs.
-RECIPES = {"paper": "PAPER_TBD", "improved": "IMPROVED_TBD"}
+RECIPES = {"paper": "std-actor", "improved": "std-actor"}   # 2026-12-07: no run beat std-actor
 
 
 def sh(cmd: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
@@ -142,11 +142,15 @@ def queue(work: Path, names: list[str], folds: str = "", jobs: int = 2) -> None:
     Splitting an experiment by folds lets a long one share two workers (the folds are
     independent trainings); the table shows each part with its fold numbers.
     """
+    done = experiments(work)
     for name in names:
         sets = [a for s in GRID[name] for a in ("-S", s)] + ["-S", f"train.jobs={jobs}"]
         if folds:
             sets += ["-S", f"train.folds=[{folds}]"]
             name = f"{name}@f{folds.replace(',', '')}"
+        if name in done:
+            print(f"audio_grid: {name} already ran in {work}; its row is in the table", flush=True)
+            continue
         sh(["dvc", "exp", "run", "--queue", "-n", name, *sets], work)
 
 
