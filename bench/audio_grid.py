@@ -73,6 +73,8 @@ GRID: dict[str, list[str]] = {
     "mixup": ["train.augment.mixup=0.2"],
     "seeds3": ["train.seeds=3"],
     "actor-seeds3": ["train.standardise=actor", "train.seeds=3"],
+    "actor-seeds12": ["train.standardise=actor", "train.seed=1", "train.seeds=2"],
+    "actor-topdb80": ["train.standardise=actor", "features.lms.top_db=80"],
     "actor-aug-300": ["train.standardise=actor", *AUG, "train.epochs=300"],
     "actor-lms-mfcc": ["train.standardise=actor", "train.modalities=[lms,mfcc]"],
 }
