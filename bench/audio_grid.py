@@ -15,7 +15,9 @@ Subcommands (``all`` runs the four in turn):
 * ``run``: ``dvc queue start -j JOBS`` and wait: JOBS experiments at a time, each training with
   ``cores // train.jobs`` torch threads (one each on a 2-core machine);
 * ``table``: one row per experiment: each fold's accuracy, mean, 95 % CI half-width, UAR,
-  macro-F1 and, where ``train.seeds`` > 1, the spread over seeds of the 5-fold mean.
+  macro-F1 and, where ``train.seeds`` > 1, the spread over seeds of the 5-fold mean; experiments
+  that differ only in their seeds (``std-actor`` + ``actor-seeds12``) also get one pooled row of
+  all their single models.
 
 The data (CC BY-NC-SA 4.0) and everything computed from it stay in ``--workdir``, outside this
 repository. ``train.device`` stays ``auto``: the same command uses a GPU where there is one.
@@ -198,8 +200,8 @@ def row(work: Path, name: str, sha: str) -> dict:
     scores = show(work, sha, "reports/scores.json")
     folds = sorted((k for k in scores["accuracy"] if k.startswith("fold_")),
                    key=lambda k: int(k.split("_")[1]))
-    per_seed = [show(work, sha, f"reports/train/{f}.json")["seeds"]["accuracy"]["per_seed"]
-                for f in folds]
+    seeds = [show(work, sha, f"reports/train/{f}.json")["seeds"] for f in folds]
+    per_seed = [s["accuracy"]["per_seed"] for s in seeds]
     seed_means = np.mean(np.array(per_seed), axis=0) if len(per_seed[0]) > 1 else None
     return {"name": name, "folds": [scores["accuracy"][f] * 100 for f in folds],
             "fold_ids": [int(f.split("_")[1]) for f in folds],
@@ -210,7 +212,9 @@ def row(work: Path, name: str, sha: str) -> dict:
             "uar": scores["uar"]["mean"] * 100,
             "f1": scores["macro_f1"]["mean"] * 100,
             "seeds": None if seed_means is None else
-            (len(seed_means), float(seed_means.mean() * 100), float(seed_means.std() * 100))}
+            (len(seed_means), float(seed_means.mean() * 100), float(seed_means.std(ddof=1) * 100)),
+            "seed_values": list(seeds[0].get("values", [])),
+            "per_seed": {m: [s[m]["per_seed"] for s in seeds] for m in ("accuracy", "uar", "macro_f1")}}
 
 
 def base(name: str) -> str:
@@ -237,6 +241,43 @@ def pooled(parts: list[dict]) -> dict | None:
             "f1": mean_ci([r["f1_folds"][i] for _, i, r in by_fold])["mean"], "seeds": None}
 
 
+def seed_pools(rows: list[dict]) -> list[dict]:
+    """One row per group of whole-fold experiments whose overrides differ only in ``train.seed`` /
+    ``train.seeds`` and whose seeds are disjoint (e.g. ``std-actor`` + ``actor-seeds12`` = seeds
+    0, 1, 2): per fold the mean single-model score over all their seeds, and the sample sd over
+    seeds of the 5-fold mean (the seed spread of one recipe, gathered from several runs)."""
+    sys.path.insert(0, str(REPO))
+    from models.metrics import mean_ci
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if "per_seed" not in r or r["name"] not in GRID:     # split parts, pooled rows
+            continue
+        key = tuple(sorted(o for o in GRID[r["name"]] if not o.startswith("train.seed")))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for key, parts in groups.items():
+        seeds = [v for r in parts for v in r["seed_values"]]
+        if len(parts) < 2 or len(seeds) != len(set(seeds)) or \
+                len({tuple(r["fold_ids"]) for r in parts}) != 1:
+            continue
+        parts = sorted(parts, key=lambda r: min(r["seed_values"]))
+        ids = parts[0]["fold_ids"]
+        # metric -> (folds, seeds) of single-model scores in %
+        per = {m: np.concatenate([np.array(r["per_seed"][m]) for r in parts], axis=1) * 100
+               for m in ("accuracy", "uar", "macro_f1")}
+        fold_mean = per["accuracy"].mean(axis=1)
+        run_means = per["accuracy"].mean(axis=0)
+        out.append({"name": " + ".join(r["name"] for r in parts)
+                    + f" (seeds {', '.join(map(str, sorted(seeds)))}, single models)",
+                    "overrides": (" ".join(key) or "(base)") + " (train.seed varies)",
+                    "folds": list(fold_mean), "fold_ids": ids, "mean": float(fold_mean.mean()),
+                    "ci": mean_ci(list(fold_mean))["ci95_half"],
+                    "uar": float(per["uar"].mean()), "f1": float(per["macro_f1"].mean()),
+                    "seeds": (len(seeds), float(run_means.mean()), float(run_means.std(ddof=1)))})
+    return out
+
+
 def table(work: Path, markdown: bool) -> list[dict]:
     rows = [row(work, n, s) for n, s in experiments(work).items()]
     split: dict[str, list[dict]] = {}
@@ -244,17 +285,19 @@ def table(work: Path, markdown: bool) -> list[dict]:
         if "@" in r["name"]:
             split.setdefault(r["name"].split("@")[0], []).append(r)
     rows += [p for p in (pooled(parts) for parts in split.values()) if p is not None]
+    rows += seed_pools(rows)
     order = {n: i for i, n in enumerate(GRID)}
     rows.sort(key=lambda r: (order.get(base(r["name"]), len(order)), r["name"]))
     head = ["experiment", "overrides", "folds 0-4 (accuracy %)", "mean", "95 % CI", "UAR",
-            "macro-F1", "seeds: mean of 5-fold means ± sd"]
+            "macro-F1", "seeds: mean of 5-fold means ± sample sd"]
     lines = []
     for r in rows:
         seeds = "-" if r["seeds"] is None else \
             f"{r['seeds'][0]} seeds: {r['seeds'][1]:.1f} ± {r['seeds'][2]:.1f}"
         folds = " / ".join(f"{a:.1f}" for a in r["folds"]) if r["fold_ids"] == [0, 1, 2, 3, 4] \
             else " / ".join(f"{k}: {a:.1f}" for k, a in zip(r["fold_ids"], r["folds"]))
-        lines.append([r["name"], " ".join(GRID.get(base(r["name"]), ["?"])) or "(base)",
+        overrides = r.get("overrides") or " ".join(GRID.get(base(r["name"]), ["?"])) or "(base)"
+        lines.append([r["name"], overrides,
                       folds, f"{r['mean']:.1f}",
                       f"± {r['ci']:.1f}", f"{r['uar']:.1f}", f"{r['f1']:.1f}", seeds])
     if markdown:

@@ -61,9 +61,10 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def commit_reports(repo: Path, folds: list[float], per_seed: list[list[float]],
-                   ids: list[int] | None = None) -> str:
+                   ids: list[int] | None = None, values: list[int] | None = None) -> str:
     """One commit holding reports/scores.json and reports/train/fold_K.json as the stages write them."""
     ids = ids or list(range(len(folds)))
+    values = values or list(range(len(per_seed[0])))
     acc = {f"fold_{k}": a for k, a in zip(ids, folds)}
     mean = sum(folds) / len(folds)
     scores = {"accuracy": {"mean": mean, "ci95_half": 0.05, **acc},
@@ -72,7 +73,9 @@ def commit_reports(repo: Path, folds: list[float], per_seed: list[list[float]],
     (repo / "reports" / "scores.json").write_text(json.dumps(scores))
     for k, seeds in zip(ids, per_seed):
         (repo / "reports" / "train" / f"fold_{k}.json").write_text(
-            json.dumps({"seeds": {"accuracy": {"per_seed": seeds}}}))
+            json.dumps({"seeds": {"values": values, **{m: {"per_seed": [a - d for a in seeds]}
+                                                         for m, d in (("accuracy", 0), ("uar", 0.01),
+                                                                      ("macro_f1", 0.02))}}}))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "exp")
     return git(repo, "rev-parse", "HEAD")
@@ -105,10 +108,10 @@ def test_table_reads_every_experiment_with_its_seed_spread(tmp_path, capsys):
     assert rows["paper"]["seeds"] is None
     n, mean, sd = rows["seeds3"]["seeds"]
     assert (n, mean) == (3, pytest.approx(70.0))
-    assert sd == pytest.approx(8.165, abs=1e-3)      # population sd of 60, 70, 80
+    assert sd == pytest.approx(10.0)      # sample sd of 60, 70, 80
     out = capsys.readouterr().out
     assert "| paper | (base) | 60.0 / 50.0 / 70.0 / 55.0 / 65.0 | 60.0 |" in out
-    assert "3 seeds: 70.0 ± 8.2" in out
+    assert "3 seeds: 70.0 ± 10.0" in out
     assert rows["thesis-e1@f34"]["fold_ids"] == [3, 4]
     assert "| thesis-e1@f34 | features.audio.samples=100000 " in out
     assert "| 3: 62.0 / 4: 58.0 | 60.0 |" in out
@@ -135,3 +138,35 @@ def test_prepare_reuses_its_own_workdir_and_refuses_any_other(tmp_path, capsys):
     (work / "params.yaml").write_text("dataset:\n  root: /elsewhere\n")
     with pytest.raises(SystemExit, match="not a prepared grid"):
         grid.prepare(data, work, 1)
+
+
+def test_seed_pools_gather_one_recipe_over_runs_with_disjoint_seeds(tmp_path, capsys):
+    """std-actor (seed 0) + actor-seeds12 (seeds 1, 2): one pooled row of the three single models;
+    a run whose seeds overlap, or one with other overrides, is not pooled."""
+    grid = load_grid()
+    git(tmp_path, "init", "-q")
+    zero = commit_reports(tmp_path, [0.6] * 5, [[0.6]] * 5)
+    pair = commit_reports(tmp_path, [0.75] * 5, [[0.7, 0.8]] * 5, values=[1, 2])
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/std-actor", zero)
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/actor-seeds12", pair)
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/paper", zero)
+    rows = {r["name"]: r for r in grid.table(tmp_path, markdown=True)}
+    both = rows["std-actor + actor-seeds12 (seeds 0, 1, 2, single models)"]
+    assert both["folds"] == pytest.approx([70.0] * 5)          # (60 + 70 + 80) / 3 per fold
+    assert both["mean"] == pytest.approx(70.0)
+    assert both["uar"] == pytest.approx(69.0) and both["f1"] == pytest.approx(68.0)
+    n, mean, sd = both["seeds"]
+    assert (n, mean, sd) == (3, pytest.approx(70.0), pytest.approx(10.0))
+    assert rows["actor-seeds12"]["mean"] == pytest.approx(75.0)   # the 2-seed posterior average
+    assert not [k for k in rows if k.startswith("paper +") or k.endswith("+ paper")]
+    out = capsys.readouterr().out
+    assert "| std-actor + actor-seeds12 (seeds 0, 1, 2, single models) | train.standardise=actor " \
+           "(train.seed varies) | 70.0 / 70.0 / 70.0 / 70.0 / 70.0 | 70.0 |" in out
+    assert "3 seeds: 70.0 ± 10.0" in out
+    grid.GRID["actor-seeds01"] = ["train.standardise=actor", "train.seeds=2"]   # seeds 0, 1
+    try:
+        git(tmp_path, "update-ref", "refs/exps/ab/cdef/actor-seeds01", pair)
+        rows = {r["name"] for r in grid.table(tmp_path, markdown=False)}
+    finally:
+        del grid.GRID["actor-seeds01"]
+    assert not [k for k in rows if "single models" in k]      # seed 0 twice: nothing pooled
