@@ -77,6 +77,7 @@ GRID: dict[str, list[str]] = {
     "actor-seeds3": ["train.standardise=actor", "train.seeds=3"],
     "actor-seeds12": ["train.standardise=actor", "train.seed=1", "train.seeds=2"],
     "actor-topdb80": ["train.standardise=actor", "features.lms.top_db=80"],
+    "actor-topdb80-seed1": ["train.standardise=actor", "features.lms.top_db=80", "train.seed=1"],
     "actor-aug-300": ["train.standardise=actor", *AUG, "train.epochs=300"],
     "actor-lms-mfcc": ["train.standardise=actor", "train.modalities=[lms,mfcc]"],
 }
@@ -238,7 +239,10 @@ def pooled(parts: list[dict]) -> dict | None:
             "folds": acc, "fold_ids": [k for k, _, _ in by_fold], "mean": mean_ci(acc)["mean"],
             "ci": mean_ci(acc)["ci95_half"],
             "uar": mean_ci([r["uar_folds"][i] for _, i, r in by_fold])["mean"],
-            "f1": mean_ci([r["f1_folds"][i] for _, i, r in by_fold])["mean"], "seeds": None}
+            "f1": mean_ci([r["f1_folds"][i] for _, i, r in by_fold])["mean"], "seeds": None,
+            "seed_values": parts[0]["seed_values"],
+            "per_seed": {m: [r["per_seed"][m][i] for _, i, r in by_fold]
+                         for m in ("accuracy", "uar", "macro_f1")}}
 
 
 def seed_pools(rows: list[dict]) -> list[dict]:
@@ -251,9 +255,9 @@ def seed_pools(rows: list[dict]) -> list[dict]:
 
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        if "per_seed" not in r or r["name"] not in GRID:     # split parts, pooled rows
+        if "@" in r["name"] or base(r["name"]) not in GRID:     # split parts (their pooled row counts)
             continue
-        key = tuple(sorted(o for o in GRID[r["name"]] if not o.startswith("train.seed")))
+        key = tuple(sorted(o for o in GRID[base(r["name"])] if not o.startswith("train.seed")))
         groups.setdefault(key, []).append(r)
     out = []
     for key, parts in groups.items():

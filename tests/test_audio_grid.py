@@ -170,3 +170,21 @@ def test_seed_pools_gather_one_recipe_over_runs_with_disjoint_seeds(tmp_path, ca
     finally:
         del grid.GRID["actor-seeds01"]
     assert not [k for k in rows if "single models" in k]      # seed 0 twice: nothing pooled
+
+
+def test_seed_pools_take_a_split_experiment_by_its_pooled_row(tmp_path):
+    """actor-topdb80 (seed 0, whole) + actor-topdb80-seed1 run as @f012 and @f34: one pool."""
+    grid = load_grid()
+    git(tmp_path, "init", "-q")
+    zero = commit_reports(tmp_path, [0.6] * 5, [[0.6]] * 5)
+    first = commit_reports(tmp_path, [0.7] * 3, [[0.7]] * 3, ids=[0, 1, 2], values=[1])
+    last = commit_reports(tmp_path, [0.8] * 2, [[0.8]] * 2, ids=[3, 4], values=[1])
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/actor-topdb80", zero)
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/actor-topdb80-seed1@f012", first)
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/actor-topdb80-seed1@f34", last)
+    rows = {r["name"]: r for r in grid.table(tmp_path, markdown=False)}
+    both = rows["actor-topdb80 + actor-topdb80-seed1 (pooled f012 + f34) (seeds 0, 1, single models)"]
+    assert both["folds"] == pytest.approx([65, 65, 65, 70, 70])
+    n, mean, sd = both["seeds"]
+    assert (n, mean) == (2, pytest.approx(67.0))      # seed 0: 60; seed 1: (3*70 + 2*80) / 5 = 74
+    assert sd == pytest.approx(np.std([60, 74], ddof=1))
