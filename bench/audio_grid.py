@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from models.metrics import mean_ci  # noqa: E402  (the project's mean and t-interval)
 PREPARED = "audio-only base (bench/audio_grid.py prepare)"   # the commit message prepare writes
 
 # The paper's settings (Table C.1 via `null`): the base of every experiment.
@@ -85,8 +87,7 @@ GRID: dict[str, list[str]] = {
 }
 
 # The two documented recipes (docs/audio-recipes.md, "Real-audio grid: results"): the grid
-# experiment each one is, chosen by the decision rules written before the runs.
-# Chosen by the rules in docs/audio-recipes.md (rules 2 and 3, amendment 5), 2026-12-07.
+# experiment each one is, chosen by rules 2 and 3 (with amendment 5) written before the runs.
 RECIPES = {"paper": "topdb80-std-none", "improved": "actor-topdb80"}
 
 
@@ -229,9 +230,6 @@ def base(name: str) -> str:
 def pooled(parts: list[dict]) -> dict | None:
     """One row from the ``NAME@f...`` parts of a split experiment, when their folds are disjoint
     and together are every fold: each fold's scores, the mean and t-interval over them."""
-    sys.path.insert(0, str(REPO))
-    from models.metrics import mean_ci
-
     ids = [k for r in parts for k in r["fold_ids"]]
     if len(parts) < 2 or len(ids) != len(set(ids)) or sorted(ids) != list(range(len(ids))):
         return None
@@ -253,9 +251,6 @@ def seed_pools(rows: list[dict]) -> list[dict]:
     ``train.seeds`` and whose seeds are disjoint (e.g. ``std-actor`` + ``actor-seeds12`` = seeds
     0, 1, 2): per fold the mean single-model score over all their seeds, and the sample sd over
     seeds of the 5-fold mean (the seed spread of one recipe, gathered from several runs)."""
-    sys.path.insert(0, str(REPO))
-    from models.metrics import mean_ci
-
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         if "@" in r["name"] or base(r["name"]) not in GRID:     # split parts (their pooled row counts)
