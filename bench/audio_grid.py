@@ -80,8 +80,11 @@ GRID: dict[str, list[str]] = {
     "actor-seeds12": ["train.standardise=actor", "train.seed=1", "train.seeds=2"],
     "actor-topdb80": ["train.standardise=actor", "features.lms.top_db=80"],
     "actor-topdb80-seed1": ["train.standardise=actor", "features.lms.top_db=80", "train.seed=1"],
-    # The paper recipe by rule 2: both choices that moved, together (not run in the CPU budget).
+    "actor-topdb80-seed2": ["train.standardise=actor", "features.lms.top_db=80", "train.seed=2"],
+    # The paper recipe by rule 2: both choices that moved, together; seeds 1 and 2 (amendment 6).
     "topdb80-std-none": ["features.lms.top_db=80", "train.standardise=none"],
+    "topdb80-std-none-seed1": ["features.lms.top_db=80", "train.standardise=none", "train.seed=1"],
+    "topdb80-std-none-seed2": ["features.lms.top_db=80", "train.standardise=none", "train.seed=2"],
     "actor-aug-300": ["train.standardise=actor", *AUG, "train.epochs=300"],
     "actor-lms-mfcc": ["train.standardise=actor", "train.modalities=[lms,mfcc]"],
 }
