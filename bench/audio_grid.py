@@ -17,7 +17,8 @@ Subcommands (``all`` runs the four in turn):
 * ``table``: one row per experiment: each fold's accuracy, mean, 95 % CI half-width, UAR,
   macro-F1 and, where ``train.seeds`` > 1, the spread over seeds of the 5-fold mean; experiments
   that differ only in their seeds (``std-actor`` + ``actor-seeds12``) also get one pooled row of
-  all their single models.
+  all their single models, and one of their averaged posteriors (what ``train.seeds`` = all
+  those seeds gives in one run), read from the cached test predictions.
 
 The data (CC BY-NC-SA 4.0) and everything computed from it stay in ``--workdir``, outside this
 repository. ``train.device`` stays ``auto``: the same command uses a GPU where there is one.
@@ -28,6 +29,7 @@ docs/audio-recipes.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -36,10 +38,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from models.metrics import mean_ci  # noqa: E402  (the project's mean and t-interval)
+from models.metrics import fold_scores, mean_ci  # noqa: E402  (the project's scores)
+
 PREPARED = "audio-only base (bench/audio_grid.py prepare)"   # the commit message prepare writes
 
 # The paper's settings (Table C.1 via `null`): the base of every experiment.
@@ -203,6 +208,53 @@ def show(work: Path, sha: str, path: str):
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
+@functools.lru_cache(maxsize=64)
+def lock_stages(work: Path, sha: str) -> dict:
+    """The ``stages`` of an experiment's committed ``dvc.lock`` ({} if it has none)."""
+    out = subprocess.run(["git", "show", f"{sha}:dvc.lock"], cwd=work, capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        return {}
+    lock = yaml.load(out.stdout, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return (lock or {}).get("stages", {})
+
+
+def predictions(work: Path, sha: str, fold: int) -> pd.DataFrame | None:
+    """One fold's test predictions (``data/predictions/fold_K.parquet``: video_id, label, p_<class>)
+    of an experiment, read from the DVC cache by the md5 its committed ``dvc.lock`` records;
+    ``None`` where the lock or the cached file is missing (e.g. a garbage-collected cache)."""
+    wanted = f"data/predictions/fold_{fold}.parquet"
+    for stage in lock_stages(work, sha).values():
+        for o in stage.get("outs", []):
+            if o.get("path") == wanted and o.get("md5"):
+                path = work / ".dvc" / "cache" / "files" / "md5" / o["md5"][:2] / o["md5"][2:]
+                return pd.read_parquet(path) if path.is_file() else None
+    return None
+
+
+def ensemble(work: Path, parts: list[dict]) -> dict | None:
+    """Per fold, the scores of the mean test posteriors of every model in ``parts`` (a part with
+    N seeds counts N times: its predictions are already its N models' mean). That is what
+    ``train.seeds`` = all those seeds reports in one run. ``None`` if a prediction is missing."""
+    folds, uar, f1 = [], [], []
+    for k in parts[0]["fold_ids"]:
+        frames = [predictions(work, r["shas"][k], k) for r in parts]
+        if any(f is None for f in frames):
+            return None
+        frames = [f.sort_values("video_id").reset_index(drop=True) for f in frames]
+        if any(not f["video_id"].equals(frames[0]["video_id"]) for f in frames):
+            raise SystemExit(f"audio_grid: fold {k}: the seed pool's experiments tested different clips")
+        cols = [c for c in frames[0].columns if c.startswith("p_")]
+        weights = [len(r["seed_values"]) for r in parts]
+        post = sum(w * f[cols].to_numpy() for w, f in zip(weights, frames)) / sum(weights)
+        sc = fold_scores(frames[0]["label"].to_numpy(), post.argmax(axis=1), len(cols))
+        folds.append(sc["accuracy"] * 100)
+        uar.append(sc["uar"] * 100)
+        f1.append(sc["macro_f1"] * 100)
+    return {"folds": folds, "mean": float(np.mean(folds)), "ci": mean_ci(folds)["ci95_half"],
+            "uar": float(np.mean(uar)), "f1": float(np.mean(f1))}
+
+
 def row(work: Path, name: str, sha: str) -> dict:
     """Scores of one experiment from its committed reports (scores.json, fold_K.json)."""
     scores = show(work, sha, "reports/scores.json")
@@ -213,6 +265,7 @@ def row(work: Path, name: str, sha: str) -> dict:
     seed_means = np.mean(np.array(per_seed), axis=0) if len(per_seed[0]) > 1 else None
     return {"name": name, "folds": [scores["accuracy"][f] * 100 for f in folds],
             "fold_ids": [int(f.split("_")[1]) for f in folds],
+            "shas": {int(f.split("_")[1]): sha for f in folds},
             "uar_folds": [scores["uar"][f] * 100 for f in folds],
             "f1_folds": [scores["macro_f1"][f] * 100 for f in folds],
             "mean": scores["accuracy"]["mean"] * 100,
@@ -241,6 +294,7 @@ def pooled(parts: list[dict]) -> dict | None:
     name = parts[0]["name"].split("@")[0]
     return {"name": f"{name} (pooled {' + '.join(r['name'].split('@')[1] for r in parts)})",
             "folds": acc, "fold_ids": [k for k, _, _ in by_fold], "mean": mean_ci(acc)["mean"],
+            "shas": {k: r["shas"][k] for k, _, r in by_fold},
             "ci": mean_ci(acc)["ci95_half"],
             "uar": mean_ci([r["uar_folds"][i] for _, i, r in by_fold])["mean"],
             "f1": mean_ci([r["f1_folds"][i] for _, i, r in by_fold])["mean"], "seeds": None,
@@ -249,11 +303,13 @@ def pooled(parts: list[dict]) -> dict | None:
                          for m in ("accuracy", "uar", "macro_f1")}}
 
 
-def seed_pools(rows: list[dict]) -> list[dict]:
+def seed_pools(rows: list[dict], work: Path | None = None) -> list[dict]:
     """One row per group of whole-fold experiments whose overrides differ only in ``train.seed`` /
     ``train.seeds`` and whose seeds are disjoint (e.g. ``std-actor`` + ``actor-seeds12`` = seeds
     0, 1, 2): per fold the mean single-model score over all their seeds, and the sample sd over
-    seeds of the 5-fold mean (the seed spread of one recipe, gathered from several runs)."""
+    seeds of the 5-fold mean (the seed spread of one recipe, gathered from several runs). With
+    ``work``, a second row scores their averaged posteriors (:func:`ensemble`), where the cached
+    predictions are there."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         if "@" in r["name"] or base(r["name"]) not in GRID:     # split parts (their pooled row counts)
@@ -280,6 +336,13 @@ def seed_pools(rows: list[dict]) -> list[dict]:
                     "ci": mean_ci(list(fold_mean))["ci95_half"],
                     "uar": float(per["uar"].mean()), "f1": float(per["macro_f1"].mean()),
                     "seeds": (len(seeds), float(run_means.mean()), float(run_means.std(ddof=1)))})
+        ens = ensemble(work, parts) if work is not None else None
+        if ens is not None:
+            out.append({**ens, "name": " + ".join(r["name"] for r in parts)
+                        + f" (seeds {', '.join(map(str, sorted(seeds)))}, posterior average)",
+                        "overrides": " ".join([*key, f"train.seeds={len(seeds)}"])
+                        + (f" train.seed={min(seeds)}" if min(seeds) else ""),
+                        "fold_ids": ids, "seeds": None})
     return out
 
 
@@ -290,7 +353,7 @@ def table(work: Path, markdown: bool) -> list[dict]:
         if "@" in r["name"]:
             split.setdefault(r["name"].split("@")[0], []).append(r)
     rows += [p for p in (pooled(parts) for parts in split.values()) if p is not None]
-    rows += seed_pools(rows)
+    rows += seed_pools(rows, work)
     order = {n: i for i, n in enumerate(GRID)}
     rows.sort(key=lambda r: (order.get(base(r["name"]), len(order)), r["name"]))
     head = ["experiment", "overrides", "folds 0-4 (accuracy %)", "mean", "95 % CI", "UAR",

@@ -188,3 +188,56 @@ def test_seed_pools_take_a_split_experiment_by_its_pooled_row(tmp_path):
     n, mean, sd = both["seeds"]
     assert (n, mean) == (2, pytest.approx(67.0))      # seed 0: 60; seed 1: (3*70 + 2*80) / 5 = 74
     assert sd == pytest.approx(np.std([60, 74], ddof=1))
+
+
+def commit_predictions(repo: Path, posteriors: dict[int, np.ndarray], labels: np.ndarray) -> None:
+    """data/predictions/fold_K.parquet into a DVC-style cache, and a dvc.lock naming their md5s
+    (staged; the next commit_reports commits them with the reports)."""
+    import hashlib
+
+    import pandas as pd
+    outs = []
+    for k, post in posteriors.items():
+        df = pd.DataFrame({"video_id": [f"v{i:02d}" for i in range(len(labels))], "label": labels,
+                           **{f"p_c{c}": post[:, c] for c in range(post.shape[1])}})
+        tmp = repo / "tmp.parquet"
+        df.sample(frac=1.0, random_state=k).to_parquet(tmp)     # row order differs per run
+        md5 = hashlib.md5(tmp.read_bytes()).hexdigest()
+        dest = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(dest)
+        outs.append(f"    - path: data/predictions/fold_{k}.parquet\n      hash: md5\n      md5: {md5}\n")
+    (repo / ".gitignore").write_text(".dvc/cache\n")
+    (repo / "dvc.lock").write_text("schema: '2.0'\nstages:\n" + "".join(
+        f"  train@{k}:\n    cmd: python -m stages.train {k}\n    outs:\n{o}"
+        for k, o in zip(posteriors, outs)))
+
+
+def test_seed_pool_ensemble_scores_the_averaged_cached_posteriors(tmp_path):
+    """Seed 0 (one model) + seeds 1, 2 (their mean already): the ensemble weights them 1 : 2, the
+    mean of three models, which is what train.seeds=3 reports; a missing cache gives no row."""
+    grid = load_grid()
+    git(tmp_path, "init", "-q")
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    # seed 0 right on clips 0-2 only; seeds 1-2 (mean) right on clips 3-5 only, weakly on 0-2
+    zero = np.array([[.9, .05, .05], [.05, .9, .05], [.05, .05, .9]] + [[.1, .1, .8], [.8, .1, .1], [.1, .8, .1]])
+    pair = np.array([[.3, .4, .3], [.3, .3, .4], [.4, .3, .3]] + [[.6, .2, .2], [.2, .6, .2], [.2, .2, .6]])
+    commit_predictions(tmp_path, {0: zero, 1: zero}, labels)
+    a = commit_reports(tmp_path, [0.5, 0.5], [[0.5], [0.5]])
+    commit_predictions(tmp_path, {0: pair, 1: pair}, labels)
+    b = commit_reports(tmp_path, [0.5, 0.5], [[0.4, 0.6], [0.4, 0.6]], values=[1, 2])
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/std-actor", a)
+    git(tmp_path, "update-ref", "refs/exps/ab/cdef/actor-seeds12", b)
+    rows = {r["name"]: r for r in grid.table(tmp_path, markdown=False)}
+    ens = rows["std-actor + actor-seeds12 (seeds 0, 1, 2, posterior average)"]
+    mean3 = (zero + 2 * pair) / 3
+    expected = 100 * float(np.mean(mean3.argmax(axis=1) == labels))
+    assert expected != 100 * float(np.mean(((zero + pair) / 2).argmax(axis=1) == labels))  # weights matter
+    assert ens["folds"] == pytest.approx([expected, expected])
+    assert ens["overrides"] == "train.standardise=actor train.seeds=3"
+    for f in (tmp_path / ".dvc" / "cache").rglob("*"):
+        if f.is_file():
+            f.unlink()
+    names = [r["name"] for r in grid.table(tmp_path, markdown=False)]
+    assert "std-actor + actor-seeds12 (seeds 0, 1, 2, single models)" in names
+    assert not [n for n in names if "posterior average" in n]
