@@ -195,6 +195,7 @@ def run(work: Path, jobs: int, poll: float = 60.0) -> None:
     (``queue --only ...``) while the workers train.
     """
     sh(["dvc", "queue", "start", "-j", str(jobs)], work)
+    stalled = 0
     while True:
         time.sleep(poll)
         out = subprocess.run(["dvc", "queue", "status"], cwd=work, capture_output=True,
@@ -206,6 +207,17 @@ def run(work: Path, jobs: int, poll: float = 60.0) -> None:
             f"{states.count(s)} {s.lower()}" for s in sorted(set(states))), flush=True)
         if not pending:
             break
+        # Workers can stop with tasks still queued (seen 2026-12-07: after a `dvc queue kill` of
+        # an earlier session, new workers logged "Got shutdown from remote" and each ended after
+        # one task). Two polls with fewer than JOBS running while some are queued start the
+        # missing ones (`dvc queue start` skips the workers that are alive).
+        queued = "Queued" in states and states.count("Running") < jobs
+        stalled = stalled + 1 if queued else 0
+        if stalled >= 2:
+            print("audio_grid: tasks queued but a worker is missing; starting the workers again",
+                  flush=True)
+            sh(["dvc", "queue", "start", "-j", str(jobs)], work)
+            stalled = 0
 
 
 def experiments(work: Path) -> dict[str, str]:
