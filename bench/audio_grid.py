@@ -174,22 +174,6 @@ def queue(work: Path, names: list[str], folds: str = "", jobs: int = 2) -> None:
         sh(["dvc", "exp", "run", "--queue", "-n", name, *sets], work)
 
 
-def plan(n_names: int, folds: str, jobs: int | None, cores: int) -> tuple[int, list[str]]:
-    """(experiments at a time, fold parts to queue each experiment as: "" = all folds).
-
-    Default: two at a time on 2+ cores, one torch thread each. A single experiment is split by
-    folds (``0,1,2`` and ``3,4``, pooled by the table) so that both workers train: on this
-    2-core machine one 2-thread training runs an epoch no faster than each of two 1-thread
-    ones (docs/performance.md, "Training"), so the split nearly halves the time of one recipe.
-    """
-    jobs = jobs or max(1, min(2, cores))
-    if folds:
-        return jobs, [folds]
-    if n_names == 1 and jobs == 2:
-        return jobs, ["0,1,2", "3,4"]
-    return jobs, [""]
-
-
 def run(work: Path, jobs: int, poll: float = 60.0) -> None:
     """``dvc queue start -j JOBS``, then wait until nothing is queued or running.
 
@@ -420,8 +404,7 @@ def main() -> None:
                     help="one documented recipe: " + ", ".join(f"{k} = {v}" for k, v in RECIPES.items()))
     ap.add_argument("-j", "--jobs", type=int, default=None,
                     help="experiments at a time (and train.jobs, so torch threads = cores // "
-                         "jobs); default: 2 on 2+ cores, a single experiment then split by folds "
-                         "(0,1,2 and 3,4) over the two")
+                         "jobs); default: 2 (or the number of experiments, if 1) on 2+ cores")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--folds", default="", help="queue: only these test folds, e.g. 0,1,2 "
                     "(experiment named NAME@f012)")
@@ -431,14 +414,16 @@ def main() -> None:
     unknown = sorted(set(names) - set(GRID))
     if unknown:
         raise SystemExit(f"audio_grid: unknown experiments {unknown}; known: {', '.join(GRID)}")
-    jobs, parts = plan(len(names), args.folds, args.jobs, os.cpu_count() or 1)
+    # One experiment alone gets every core: measured 2026-12-07 on this 2-core machine, one
+    # 2-thread training ran 3.7-3.9 s per epoch and two 1-thread ones side by side 6.6-7.0 s
+    # each, so splitting one recipe by folds over two workers would not be faster (3 + 2 folds).
+    jobs = args.jobs or max(1, min(2, os.cpu_count() or 1, len(names)))
     if args.command in ("prepare", "all"):
         if args.data is None:
             raise SystemExit("audio_grid: prepare needs --data (folder of Actor_XX/*.wav)")
         prepare(args.data, args.workdir, jobs)
     if args.command in ("queue", "all"):
-        for folds in parts:
-            queue(args.workdir, names, folds, jobs)
+        queue(args.workdir, names, args.folds, jobs)
     if args.command in ("run", "all"):
         run(args.workdir, jobs)
     if args.command in ("table", "all"):

@@ -242,13 +242,3 @@ def test_seed_pool_ensemble_scores_the_averaged_cached_posteriors(tmp_path):
     assert "std-actor + actor-seeds12 (seeds 0, 1, 2, single models)" in names
     assert not [n for n in names if "posterior average" in n]
 
-
-def test_plan_splits_a_single_experiment_over_two_workers():
-    """One recipe on 2 cores: two 1-thread fold parts; several experiments, or one core: whole."""
-    plan = load_grid().plan
-    assert plan(1, "", None, 2) == (2, ["0,1,2", "3,4"])
-    assert plan(1, "", None, 16) == (2, ["0,1,2", "3,4"])
-    assert plan(3, "", None, 2) == (2, [""])
-    assert plan(1, "", None, 1) == (1, [""])
-    assert plan(1, "", 1, 2) == (1, [""])                 # -j 1 asked: one 2-thread worker
-    assert plan(1, "3,4", None, 2) == (2, ["3,4"])        # --folds given: as asked
