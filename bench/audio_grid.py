@@ -93,6 +93,11 @@ GRID: dict[str, list[str]] = {
     # The improved recipe by rule 3 (amendment 6): seeds 0 and 1 of the paper recipe in one run,
     # test posteriors averaged; the same models as the two runs above (tests/models/test_train.py).
     "topdb80-std-none-seeds2": ["features.lms.top_db=80", "train.standardise=none", "train.seeds=2"],
+    # Amendment 7: masks only (no mixup), twice the epochs; on a standardised base (a mask writes
+    # 0, the mean only after standardisation). seed3: the futility stop's fallback.
+    "actor-topdb80-aug200": ["train.standardise=actor", "features.lms.top_db=80", *AUG,
+                             "train.epochs=200"],
+    "topdb80-std-none-seed3": ["features.lms.top_db=80", "train.standardise=none", "train.seed=3"],
     "actor-aug-300": ["train.standardise=actor", *AUG, "train.epochs=300"],
     "actor-lms-mfcc": ["train.standardise=actor", "train.modalities=[lms,mfcc]"],
 }
