@@ -242,3 +242,38 @@ def test_seed_pool_ensemble_scores_the_averaged_cached_posteriors(tmp_path):
     assert "std-actor + actor-seeds12 (seeds 0, 1, 2, single models)" in names
     assert not [n for n in names if "posterior average" in n]
 
+
+
+def test_subset_ensembles_score_every_pair_of_a_three_seed_pool(tmp_path, capsys):
+    """Seeds 0, 1, 2 run separately: one row averages the three pairs' posterior-average scores
+    (what a train.seeds=2 user can expect) and gives their spread; the best pair is not chosen."""
+    grid = load_grid()
+    git(tmp_path, "init", "-q")
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    rng = np.random.default_rng(3)
+    post = {s: rng.dirichlet(np.ones(3), size=len(labels)) for s in range(3)}
+    shas = []
+    for s in range(3):
+        commit_predictions(tmp_path, {0: post[s], 1: post[s][::-1]}, labels)
+        shas.append(commit_reports(tmp_path, [0.5, 0.5], [[0.5], [0.5]], values=[s]))
+    for s, name in enumerate(["topdb80-std-none", "topdb80-std-none-seed1", "topdb80-std-none-seed2"]):
+        git(tmp_path, "update-ref", f"refs/exps/ab/cdef/{name}", shas[s])
+    rows = {r["name"]: r for r in grid.table(tmp_path, markdown=True)}
+
+    def acc(p, y):
+        return 100 * float(np.mean(p.argmax(axis=1) == y))
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    fold0 = [acc((post[a] + post[b]) / 2, labels) for a, b in pairs]
+    fold1 = [acc((post[a][::-1] + post[b][::-1]) / 2, labels) for a, b in pairs]
+    assert len(set(fold0)) > 1                         # the pairs really differ
+    means = [(x + y) / 2 for x, y in zip(fold0, fold1)]
+    row = rows["topdb80-std-none + topdb80-std-none-seed1 + topdb80-std-none-seed2 "
+               "(every 2 of seeds 0, 1, 2, posterior average)"]
+    assert row["folds"] == pytest.approx([np.mean(fold0), np.mean(fold1)])
+    assert row["mean"] == pytest.approx(np.mean(means))
+    assert row["overrides"] == ("features.lms.top_db=80 train.standardise=none train.seeds=2 "
+                                "(train.seed varies)")
+    out = capsys.readouterr().out
+    assert f"3 ensembles: {np.mean(means):.1f} ± {np.std(means, ddof=1):.1f} " \
+           f"({min(means):.1f}-{max(means):.1f})" in out
+    assert not [n for n in rows if "every 3 of" in n]  # all three seeds: the pool's own row
