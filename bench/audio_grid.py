@@ -101,6 +101,9 @@ GRID: dict[str, list[str]] = {
     "topdb80-std-none-seed3": ["features.lms.top_db=80", "train.standardise=none", "train.seed=3"],
     "actor-aug-300": ["train.standardise=actor", *AUG, "train.epochs=300"],
     "actor-lms-mfcc": ["train.standardise=actor", "train.modalities=[lms,mfcc]"],
+    # Amendment 9: the papers' "multimodal with LMS" row on LMS (80 dB floor) + MFCC.
+    "actor-topdb80-lms-mfcc": ["train.standardise=actor", "features.lms.top_db=80",
+                               "train.modalities=[lms,mfcc]"],
 }
 
 # The two documented recipes (docs/audio-recipes.md, "Real-audio grid: results"): the grid
