@@ -4,7 +4,10 @@
                                    [--recipe paper|improved | --only paper,bn0.1 [--folds 0,1,2]]
                                    [-j 2] [--markdown]
 
-Subcommands (``all`` runs the four in turn):
+Subcommands (``all`` runs the four after ``aac`` in turn):
+
+* ``aac``: ``--data SRC --out DST [--bitrate 128k]``: an AAC round trip of every wav of SRC
+  into DST (same names), to prepare a second work folder from (amendment 9 in the docs);
 
 * ``prepare``: clones this repository (its committed HEAD) into ``--workdir``, points
   ``params.yaml`` at the audio-only release (``dataset.media: audio``, no demo, no video stages),
@@ -163,6 +166,51 @@ def prepare(data: Path, work: Path, jobs: int) -> None:
     sh(["git", "add", "-A"], work)
     sh(["git", "-c", "user.name=audio-grid", "-c", "user.email=audio-grid@localhost", "commit",
         "--quiet", "-m", "audio-only base (bench/audio_grid.py prepare)"], work)
+
+
+def aac_round_trip(wav: Path, out: Path, bitrate: str = "128k") -> None:
+    """Write ``out``: ``wav`` encoded with ffmpeg's native AAC at ``bitrate``, decoded back to
+    16-bit PCM wav at the file's own rate and channels (amendment 9: the audio of the
+    audio-visual ``.mp4`` release is AAC, 48 kHz; its bitrate is not known here).
+
+    The encoder's priming samples are trimmed by the decoder (the ``.m4a`` edit list), so the
+    round trip keeps the clip's timing. Written to temporary names, then renamed: a failure
+    leaves no half-written ``out``, and names the file and ffmpeg's message.
+    """
+    sys.path.insert(0, str(REPO))
+    from features.media.video import ffmpeg_exe
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    m4a, part = out.with_suffix(".m4a.part"), out.with_suffix(".wav.part")
+    steps = [["-i", str(wav), "-c:a", "aac", "-b:a", bitrate, "-f", "mp4", str(m4a)],
+             ["-i", str(m4a), "-c:a", "pcm_s16le", "-f", "wav", str(part)]]
+    try:
+        for step in steps:
+            done = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *step],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"audio_grid aac: {wav}: ffmpeg failed: {done.stderr.strip()}")
+        os.replace(part, out)
+    finally:
+        m4a.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+
+
+def aac_copy(data: Path, out: Path, bitrate: str, jobs: int) -> None:
+    """An AAC round trip (:func:`aac_round_trip`) of every ``Actor_XX/03-01-*.wav`` of ``data``
+    under ``out``, same relative names; files already there are kept (each is written whole)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    wavs = sorted(data.glob("Actor_*/03-01-*.wav"))
+    if not wavs:
+        raise SystemExit(f"audio_grid aac: {data} has no Actor_XX/03-01-*.wav")
+    todo = [w for w in wavs if not (out / w.relative_to(data)).exists()]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(tqdm(pool.map(lambda w: aac_round_trip(w, out / w.relative_to(data), bitrate), todo),
+                  total=len(todo), desc=f"AAC {bitrate} round trip", unit="file"))
+    print(f"audio_grid aac: {len(wavs)} files in {out} ({len(wavs) - len(todo)} were there)")
 
 
 def queue(work: Path, names: list[str], folds: str = "", jobs: int = 2) -> None:
@@ -433,7 +481,7 @@ def table(work: Path, markdown: bool) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["prepare", "queue", "run", "table", "all"])
+    ap.add_argument("command", choices=["aac", "prepare", "queue", "run", "table", "all"])
     ap.add_argument("--data", type=Path, help="folder of Actor_XX/03-01-*.wav (prepare, all)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/ravdess-grid"))
     ap.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(GRID)}")
@@ -443,6 +491,8 @@ def main() -> None:
                     help="experiments at a time (and train.jobs, so torch threads = cores // "
                          "jobs); default: 2 (or the number of experiments, if 1) on 2+ cores")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--out", type=Path, help="aac: folder for the round-trip copies of --data")
+    ap.add_argument("--bitrate", default="128k", help="aac: AAC bitrate (default 128k)")
     ap.add_argument("--folds", default="", help="queue: only these test folds, e.g. 0,1,2 "
                     "(experiment named NAME@f012)")
     args = ap.parse_args()
@@ -455,6 +505,11 @@ def main() -> None:
     # 2-thread training ran 3.7-3.9 s per epoch and two 1-thread ones side by side 6.6-7.0 s
     # each, so splitting one recipe by folds over two workers would not be faster (3 + 2 folds).
     jobs = args.jobs or max(1, min(2, os.cpu_count() or 1, len(names)))
+    if args.command == "aac":
+        if args.data is None or args.out is None:
+            raise SystemExit("audio_grid: aac needs --data (folder of Actor_XX/*.wav) and --out")
+        aac_copy(args.data, args.out, args.bitrate, jobs)
+        return
     if args.command in ("prepare", "all"):
         if args.data is None:
             raise SystemExit("audio_grid: prepare needs --data (folder of Actor_XX/*.wav)")

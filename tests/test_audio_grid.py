@@ -277,3 +277,33 @@ def test_subset_ensembles_score_every_pair_of_a_three_seed_pool(tmp_path, capsys
     assert f"3 ensembles: {np.mean(means):.1f} ± {np.std(means, ddof=1):.1f} " \
            f"({min(means):.1f}-{max(means):.1f})" in out
     assert not [n for n in rows if "every 3 of" in n]  # all three seeds: the pool's own row
+
+
+def test_aac_copy_round_trips_every_clip_keeping_rate_length_and_timing(tmp_path):
+    """Amendment 9's AAC copies: same names, rate and length, no shift, the signal kept (AAC at
+    128 kbit/s), only the speech files; a broken file is named and leaves nothing behind."""
+    from features.media.audio import decode_audio, write_audio
+
+    grid = load_grid()
+    sr = 48_000
+    t = np.arange(int(0.8 * sr)) / sr
+    chirp = 0.3 * np.sin(2 * np.pi * (200 + 1500 * t) * t) * np.hanning(len(t))
+    src, out = tmp_path / "wav", tmp_path / "aac"
+    name = "Actor_01/03-01-05-01-01-01-01.wav"
+    write_audio(src / name, chirp.astype(np.float32), sr)
+    (src / "Actor_01" / "notes.txt").write_text("not audio")
+    grid.aac_copy(src, out, "128k", jobs=1)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [name]
+    a, b = decode_audio(src / name)[:, 0], decode_audio(out / name)[:, 0]
+    assert len(b) == len(a)
+    lag = int(np.argmax(np.correlate(b, a, "full"))) - (len(a) - 1)
+    assert lag == 0
+    assert np.sqrt(np.mean((a - b) ** 2)) < 0.05 * np.sqrt(np.mean(a ** 2))
+    assert not np.array_equal(a, b)                          # it did go through the codec
+
+    bad = src / "Actor_02" / "03-01-01-01-01-01-02.wav"
+    bad.parent.mkdir()
+    bad.write_bytes(b"RIFF not a wav")
+    with pytest.raises(SystemExit, match="03-01-01-01-01-01-02.wav: ffmpeg failed"):
+        grid.aac_copy(src, out, "128k", jobs=1)
+    assert [p.name for p in out.rglob("*") if p.is_file() and p.parent.name == "Actor_02"] == []
