@@ -4,7 +4,7 @@
                                    [--recipe paper|improved | --only paper,bn0.1 [--folds 0,1,2]]
                                    [-j 2] [--markdown]
 
-Subcommands (``all`` runs the four after ``aac`` in turn):
+Subcommands (``all`` runs prepare, queue, run and table in turn; ``aac`` runs alone):
 
 * ``aac``: ``--data SRC --out DST [--bitrate 128k]``: an AAC round trip of every wav of SRC
   into DST (same names), to prepare a second work folder from (amendment 9 in the docs);
@@ -140,11 +140,18 @@ def dataset_root(work: Path) -> str | None:
     return read_yaml(params).get("dataset", {}).get("root") if params.exists() else None
 
 
-def prepare(data: Path, work: Path, jobs: int) -> None:
-    """Clone, write the audio-only base params, compute the features and commit them (module doc)."""
-    if not any(data.glob("Actor_*/03-01-*.wav")):
+def speech_wavs(data: Path) -> list[Path]:
+    """The ``Actor_XX/03-01-*.wav`` files of ``data``, sorted; none is an error naming ``data``."""
+    wavs = sorted(data.glob("Actor_*/03-01-*.wav"))
+    if not wavs:
         raise SystemExit(f"audio_grid: {data} has no Actor_XX/03-01-*.wav (the audio-only speech "
                          f"release, e.g. Audio_Speech_Actors_01-24 unzipped)")
+    return wavs
+
+
+def prepare(data: Path, work: Path, jobs: int) -> None:
+    """Clone, write the audio-only base params, compute the features and commit them (module doc)."""
+    speech_wavs(data)
     if work.exists():
         log = subprocess.run(["git", "log", "--format=%s"], cwd=work, capture_output=True,
                              text=True).stdout
@@ -177,7 +184,6 @@ def aac_round_trip(wav: Path, out: Path, bitrate: str = "128k") -> None:
     round trip keeps the clip's timing. Written to temporary names, then renamed: a failure
     leaves no half-written ``out``, and names the file and ffmpeg's message.
     """
-    sys.path.insert(0, str(REPO))
     from features.media.video import ffmpeg_exe
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -203,9 +209,7 @@ def aac_copy(data: Path, out: Path, bitrate: str, jobs: int) -> None:
 
     from tqdm import tqdm
 
-    wavs = sorted(data.glob("Actor_*/03-01-*.wav"))
-    if not wavs:
-        raise SystemExit(f"audio_grid aac: {data} has no Actor_XX/03-01-*.wav")
+    wavs = speech_wavs(data)
     todo = [w for w in wavs if not (out / w.relative_to(data)).exists()]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(tqdm(pool.map(lambda w: aac_round_trip(w, out / w.relative_to(data), bitrate), todo),
